@@ -1,0 +1,1 @@
+"""Molecular data: OGB-layout builder, structural encodings, dense batches."""
