@@ -1,0 +1,62 @@
+"""Multi-head self-attention with an additive bias, and the feed-forward block."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention through ``F.scaled_dot_product_attention``.
+
+    Args:
+        dim (int): model width ``D``.
+        num_heads (int): number of heads ``H``; must divide ``D``.
+        attn_dropout (float, optional): dropout on attention weights. (default: ``0.0``)
+        proj_dropout (float, optional): dropout after the output projection. (default: ``0.0``)
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int, attn_dropout: float = 0.0, proj_dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.attn_dropout = attn_dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_dropout)
+
+    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
+        """Attend over ``x`` ``(B, T, D)`` with a float ``attn_bias`` ``(B, H, T, T)``.
+
+        Padding keys must already carry ``-inf`` in ``attn_bias``.
+        """
+        B, T, D = x.shape
+        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, D // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D/H)
+        dropout = self.attn_dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=dropout)
+        out = out.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        return self.proj_drop(self.proj(out))
+
+
+class Mlp(nn.Module):
+    """Two-layer feed-forward block with GELU.
+
+    Args:
+        dim (int): input and output width ``D``.
+        hidden_dim (int): hidden width.
+        dropout (float, optional): dropout after each layer. (default: ``0.0``)
+    """
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map ``(..., D)`` to ``(..., D)``."""
+        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))

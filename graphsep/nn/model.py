@@ -1,0 +1,136 @@
+"""Composed models: the graph transformer (front end + core) and the property predictor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from graphsep.data.batch import GraphBatch
+from graphsep.nn.encoder import TransformerEncoder
+from graphsep.nn.graphormer import GraphormerEmbedding
+
+
+class GraphTransformer(nn.Module):
+    """Graphormer front end feeding the SepNorm/ShareNorm transformer core.
+
+    The constructor's arguments are the fields of :class:`graphsep.config.ModelConfig`
+    (minus ``init_from``), so a config builds the model as ``GraphTransformer(**arch)``.
+
+    Args:
+        dim (int): model width ``D``.
+        depth (int): transformer blocks.
+        num_heads (int): attention heads ``H``.
+        mlp_ratio (float): MLP hidden width over ``D``.
+        dropout (float): residual-branch dropout.
+        attn_dropout (float): attention-weight dropout.
+        norm (str): ``"sep"`` or ``"share"``.
+        cls_norm (str): ``"bn"`` or ``"ln"``, the [CLS] normalizer under ``"sep"``.
+        node_kind (str): ``"categorical"`` or ``"continuous"``.
+        node_dims (Sequence[int]): vocabulary sizes per column, or ``[channels]``.
+        edge_kind (str): ``"categorical"``, ``"continuous"`` or ``"none"``.
+        edge_dims (Sequence[int]): as ``node_dims`` for edges.
+        max_degree (int): degree embedding cap.
+        max_distance (int): shortest-path distance cap.
+        max_hops (int): bonds per path in the edge encoding.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float,
+        dropout: float,
+        attn_dropout: float,
+        norm: str,
+        cls_norm: str,
+        node_kind: str,
+        node_dims: Sequence[int],
+        edge_kind: str,
+        edge_dims: Sequence[int],
+        max_degree: int,
+        max_distance: int,
+        max_hops: int,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.max_hops = max_hops
+        self.embedding = GraphormerEmbedding(
+            dim, num_heads, node_kind, node_dims, edge_kind, edge_dims,
+            max_degree, max_distance, max_hops,
+        )  # fmt: skip
+        self.encoder = TransformerEncoder(
+            dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, norm, cls_norm
+        )
+
+    def forward(
+        self,
+        batch: GraphBatch,
+        masked_atoms: Tensor | None = None,
+        masked_edges: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Encode a batch; returns the [CLS] vectors ``(B, D)`` and all slots ``(B, T, D)``.
+
+        See :meth:`GraphormerEmbedding.forward` for the optional masks (pretraining).
+        """
+        tokens, mask, bias = self.embedding(batch, masked_atoms, masked_edges)
+        out = self.encoder(tokens, mask, bias)  # (B, T, D)
+        return out[:, 0], out
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of parameters kept out of weight decay: tokens, embeddings, norms, biases."""
+        return {
+            name
+            for name, p in self.named_parameters()
+            if p.ndim < 2 or "embedding" in name or name.endswith("_token")
+        }
+
+
+class PropertyHead(nn.Module):
+    """[CLS] vector to one output per task: Linear, GELU, dropout, Linear.
+
+    Args:
+        dim (int): input width ``D``.
+        num_tasks (int): outputs (logits or standardised regression values).
+        dropout (float, optional): dropout before the last layer. (default: ``0.0``)
+    """
+
+    def __init__(self, dim: int, num_tasks: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, num_tasks)
+        )
+
+    def forward(self, cls: Tensor) -> Tensor:
+        """Map ``(B, D)`` to ``(B, num_tasks)``."""
+        return self.net(cls)
+
+
+class PropertyPredictor(nn.Module):
+    """A :class:`GraphTransformer` with a :class:`PropertyHead` on its [CLS] output.
+
+    Args:
+        encoder (GraphTransformer): the graph encoder.
+        num_tasks (int): outputs of the head.
+        head_dropout (float, optional): dropout inside the head. (default: ``0.0``)
+    """
+
+    def __init__(self, encoder: GraphTransformer, num_tasks: int, head_dropout: float = 0.0):
+        super().__init__()
+        self.encoder = encoder
+        self.head = PropertyHead(encoder.dim, num_tasks, head_dropout)
+
+    def forward(self, batch: GraphBatch) -> Tensor:
+        """Return raw outputs ``(B, num_tasks)``: logits or standardised values."""
+        cls, _ = self.encoder(batch)
+        return self.head(cls)
+
+    def embed(self, batch: GraphBatch) -> Tensor:
+        """Return the [CLS] embeddings ``(B, D)``."""
+        return self.encoder(batch)[0]
+
+    def no_weight_decay(self) -> set[str]:
+        """Return the encoder's no-decay names, prefixed, and the head's biases."""
+        names = {f"encoder.{n}" for n in self.encoder.no_weight_decay()}
+        return names | {n for n, p in self.head.named_parameters(prefix="head") if p.ndim < 2}

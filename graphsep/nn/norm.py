@@ -1,0 +1,96 @@
+"""Separate normalization of the [CLS] token (SepNorm) and its shared baseline (ShareNorm).
+
+Chen et al., "On Separate Normalization in Self-supervised Transformers", NeurIPS 2023
+(arXiv 2309.12931): position 0 ([CLS]) goes through its own normalizer, BatchNorm1d over the
+batch's [CLS] vectors by default, while every other token goes through LayerNorm. ShareNorm is
+the usual single LayerNorm of MAE, BERT and Graphormer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+NORM_KINDS = ("sep", "share")
+CLS_NORM_KINDS = ("bn", "ln")
+
+
+class ShareNorm(nn.LayerNorm):
+    """One LayerNorm shared by the [CLS] token and every other token (the baseline).
+
+    Args:
+        dim (int): feature size ``D``.
+        eps (float, optional): LayerNorm epsilon. (default: ``1e-5``)
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__(dim, eps=eps)
+
+
+class SepNorm(nn.Module):
+    """Normalize the [CLS] token at position 0 apart from the other tokens.
+
+    [CLS] is never padding, so the BatchNorm statistics see only real vectors; the tokens'
+    LayerNorm acts per token, so padding slots never enter any statistic either.
+
+    Args:
+        dim (int): feature size ``D``.
+        cls_norm (str, optional): ``"bn"`` for BatchNorm1d over the batch's [CLS] vectors (the
+            paper's choice) or ``"ln"`` for a LayerNorm of its own. (default: ``"bn"``)
+        eps (float, optional): epsilon of both normalizers. (default: ``1e-5``)
+        momentum (float, optional): BatchNorm running-statistics momentum. (default: ``0.1``)
+    """
+
+    def __init__(
+        self, dim: int, cls_norm: str = "bn", eps: float = 1e-5, momentum: float = 0.1
+    ) -> None:
+        super().__init__()
+        if cls_norm not in CLS_NORM_KINDS:
+            raise ValueError(f"cls_norm must be one of {CLS_NORM_KINDS}, got {cls_norm!r}")
+        self.dim = dim
+        self.cls_norm_kind = cls_norm
+        if cls_norm == "bn":
+            self.cls_norm: nn.Module = nn.BatchNorm1d(dim, eps=eps, momentum=momentum)
+        else:
+            self.cls_norm = nn.LayerNorm(dim, eps=eps)
+        self.tok_norm = nn.LayerNorm(dim, eps=eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalize ``x`` of shape ``(B, 1 + N, D)``; returns the same shape."""
+        cls = self._normalize_cls(x[:, 0])  # (B, D)
+        tokens = self.tok_norm(x[:, 1:])  # (B, N, D)
+        return torch.cat([cls.unsqueeze(1), tokens], dim=1)
+
+    def _normalize_cls(self, cls: Tensor) -> Tensor:
+        bn = self.cls_norm
+        if isinstance(bn, nn.modules.batchnorm._BatchNorm) and self.training and cls.size(0) == 1:
+            # A lone graph (the last batch of an epoch) has no batch statistics: use the
+            # running ones, as in eval, instead of failing.
+            return F.batch_norm(
+                cls, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+            )
+        return bn(cls)
+
+    def extra_repr(self) -> str:
+        """Hyper-parameters shown in ``repr``."""
+        return f"{self.dim}, cls_norm={self.cls_norm_kind!r}"
+
+
+def build_norm(kind: str, dim: int, cls_norm: str = "bn") -> nn.Module:
+    """Build the normalization layer named by the config.
+
+    Args:
+        kind (str): ``"sep"`` (:class:`SepNorm`) or ``"share"`` (:class:`ShareNorm`).
+        dim (int): feature size ``D``.
+        cls_norm (str, optional): the [CLS] normalizer of ``"sep"``: ``"bn"`` or ``"ln"``.
+            (default: ``"bn"``)
+
+    Returns:
+        nn.Module: a module mapping ``(B, 1 + N, D)`` to the same shape.
+    """
+    if kind == "sep":
+        return SepNorm(dim, cls_norm=cls_norm)
+    if kind == "share":
+        return ShareNorm(dim)
+    raise ValueError(f"norm must be one of {NORM_KINDS}, got {kind!r}")

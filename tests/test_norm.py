@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from graphsep.nn.model import GraphTransformer
+from graphsep.nn.norm import SepNorm, ShareNorm, build_norm
+from graphsep.config import ModelConfig
+
+
+def _inputs(B=6, T=5, D=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(B, T, D, generator=g) * 3 + 1
+
+
+@pytest.mark.parametrize("cls_norm", ["bn", "ln"])
+def test_cls_output_ignores_tokens_and_tokens_ignore_cls(cls_norm):
+    norm = SepNorm(16, cls_norm=cls_norm).train()
+    x = _inputs()
+    other_tokens = x.clone()
+    other_tokens[:, 1:] = _inputs(seed=1)[:, 1:]
+    other_cls = x.clone()
+    other_cls[:, 0] = _inputs(seed=2)[:, 0]
+    out = norm(x)
+    assert torch.equal(norm(other_tokens)[:, 0], out[:, 0])
+    assert torch.equal(norm(other_cls)[:, 1:], out[:, 1:])
+    # the tokens really are LayerNorm-ed and the [CLS] BatchNorm-ed over the batch
+    torch.testing.assert_close(out[:, 1:], torch.nn.functional.layer_norm(x[:, 1:], (16,)))
+    if cls_norm == "bn":
+        cls = out[:, 0]
+        torch.testing.assert_close(cls.mean(0), torch.zeros(16), atol=1e-5, rtol=0)
+        assert not torch.allclose(cls.mean(1), torch.zeros(6), atol=1e-3)
+
+
+def test_share_norm_is_one_layer_norm_over_all_positions():
+    x = _inputs()
+    out = ShareNorm(16)(x)
+    torch.testing.assert_close(out, torch.nn.functional.layer_norm(x, (16,)))
+    assert isinstance(build_norm("share", 16), ShareNorm)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        build_norm("batch", 16)
+
+
+def test_single_graph_training_batch_uses_running_stats():
+    norm = SepNorm(16).train()
+    for seed in range(5):  # gather some running statistics
+        norm(_inputs(seed=seed))
+    lone = _inputs(B=1, seed=9)
+    out = norm(lone)
+    expected = (lone[:, 0] - norm.cls_norm.running_mean) / torch.sqrt(
+        norm.cls_norm.running_var + norm.cls_norm.eps
+    )
+    torch.testing.assert_close(out[:, 0], expected * norm.cls_norm.weight + norm.cls_norm.bias)
+    assert torch.isfinite(out).all()
+
+
+def test_sep_and_share_models_differ_only_in_norm_modules():
+    def build(norm):
+        torch.manual_seed(0)
+        return GraphTransformer(**{**ModelConfig(dim=32, depth=2, num_heads=4).architecture(),
+                                   "norm": norm})
+
+    sep, share = build("sep").state_dict(), build("share").state_dict()
+    a = {k: v for k, v in sep.items() if "norm" not in k}
+    b = {k: v for k, v in share.items() if "norm" not in k}
+    assert a.keys() == b.keys() and len(a) > 10
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert any("cls_norm.running_mean" in k for k in sep)
+    assert not any("cls_norm" in k for k in share)
