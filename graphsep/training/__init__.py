@@ -1,0 +1,1 @@
+"""Training: tasks and losses, checkpoints, the finetuning loop."""

@@ -1,0 +1,139 @@
+"""Self-describing checkpoints that load without unpickling anything.
+
+A checkpoint is a folder: ``model.safetensors`` (the weights) and ``meta.json`` (the run
+config, the task names and type, the target scaling, the featurizer and the package version).
+Folders are written beside their final place and renamed into it, so an interrupted write never
+leaves a half checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+import graphsep
+
+FORMAT = "graphsep-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "meta.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated, foreign or from an incompatible version."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the weights and the metadata describing them.
+
+    Args:
+        state_dict (dict[str, torch.Tensor]): model weights.
+        meta (dict[str, Any]): ``config``, ``task``, ``featurizer``, ``graphsep_version`` and
+            any extra fields the writer stored.
+        path (Path): the folder it was read from.
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+    path: Path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(
+    path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> Path:
+    """Write a checkpoint folder atomically.
+
+    Args:
+        path (str | Path): the final folder; replaced if present.
+        state_dict (dict[str, torch.Tensor]): model weights.
+        meta (dict[str, Any]): JSON-serialisable description (config, task, featurizer).
+
+    Returns:
+        Path: ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    save_file(tensors, tmp / WEIGHTS_FILE)
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    full_meta = {**header, "graphsep_version": graphsep.__version__, **meta}
+    (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2))
+    for name in (WEIGHTS_FILE, META_FILE):
+        with open(tmp / name, "rb") as f:
+            os.fsync(f.fileno())
+    old = path.with_name(f".{path.name}.old")
+    if path.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint's ``meta.json`` without loading the weights.
+
+    Raises:
+        CheckpointError: the folder or file is missing, unreadable, or not a graphsep
+            checkpoint of a supported format version.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_dir() or not (path / META_FILE).is_file():
+        raise CheckpointError(
+            f"{path} is not a graphsep checkpoint (expected a folder with {META_FILE} and "
+            f"{WEIGHTS_FILE}, as written to <out_dir>/best)"
+        )
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path / META_FILE}: corrupt checkpoint metadata ({err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path / META_FILE}: not a graphsep checkpoint")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {meta.get('format_version')} (graphsep "
+            f"{meta.get('graphsep_version')}) is not supported by graphsep "
+            f"{graphsep.__version__}, which reads version {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load a checkpoint folder written by :func:`save_checkpoint`.
+
+    Raises:
+        CheckpointError: missing, truncated, foreign or incompatible checkpoint; the message
+            names the file and the problem.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{path}: {WEIGHTS_FILE} is missing")
+    try:
+        state_dict = load_file(weights)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights}: corrupt or truncated weights ({err})") from err
+    return Checkpoint(state_dict=state_dict, meta=meta, path=path)

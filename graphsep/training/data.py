@@ -1,0 +1,77 @@
+"""The finetuning data of a run: OGB dataset, cached encodings, split loaders, task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch.utils.data import DataLoader
+
+from graphsep.config import Config
+from graphsep.data.collate import GraphCollator
+from graphsep.data.encodings import EncodedDataset
+from graphsep.data.ogb_loading import load_ogb_dataset, load_split, task_names
+from graphsep.data.sampler import SizeBucketBatchSampler
+from graphsep.training.task import TaskSpec
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class PropertyData:
+    """Loaders of the three splits and the task they define.
+
+    Args:
+        train (DataLoader): shuffled, size-bucketed batches.
+        valid (DataLoader): size-sorted batches.
+        test (DataLoader): size-sorted batches.
+        task (TaskSpec): task names, type, metric and target scaling.
+    """
+
+    train: DataLoader
+    valid: DataLoader
+    test: DataLoader
+    task: TaskSpec
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reshuffle the training batches for ``epoch``."""
+        self.train.batch_sampler.set_epoch(epoch)
+
+
+def _task_type(ogb_task_type: str) -> str:
+    return "regression" if ogb_task_type == "regression" else "classification"
+
+
+def _loader(
+    dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: int, cfg: Config
+) -> DataLoader:
+    sampler = SizeBucketBatchSampler(dataset.sizes, batch_size, shuffle=shuffle, seed=seed)
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=GraphCollator(cfg.model.max_hops),
+        num_workers=cfg.data.num_workers,
+    )
+
+
+def load_property_data(cfg: Config) -> PropertyData:
+    """Load (building it first if needed) the dataset of ``cfg.data`` and its split loaders."""
+    dataset = load_ogb_dataset(cfg.data.name, cfg.data.root, source=cfg.data.source)
+    encoded = EncodedDataset(dataset, progress=cfg.progress)
+    split = load_split(dataset)
+    task = TaskSpec(
+        names=task_names(dataset),
+        task_type=_task_type(dataset.task_type),
+        metric=dataset.eval_metric,
+        dataset=cfg.data.name,
+    )
+    task.fit_scaling(dataset.y[split["train"]].float())
+    subsets = {name: encoded.index_select(split[name]) for name in SPLITS}
+    bs, ebs = cfg.train.batch_size, cfg.train.eval_batch_size
+    return PropertyData(
+        train=_loader(subsets["train"], bs, shuffle=True, seed=cfg.seed, cfg=cfg),
+        valid=_loader(subsets["valid"], ebs, shuffle=False, seed=cfg.seed, cfg=cfg),
+        test=_loader(subsets["test"], ebs, shuffle=False, seed=cfg.seed, cfg=cfg),
+        task=task,
+    )
+
+

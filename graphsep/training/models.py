@@ -1,0 +1,52 @@
+"""Build models from a config, and start an encoder from a saved checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphsep.config import ModelConfig
+from graphsep.nn.model import GraphTransformer, PropertyPredictor
+from graphsep.training.checkpoint import CheckpointError, load_checkpoint
+
+ENCODER_PREFIX = "encoder."
+
+
+def build_predictor(model_cfg: ModelConfig, num_tasks: int) -> PropertyPredictor:
+    """Build a :class:`PropertyPredictor` from the model config."""
+    encoder = GraphTransformer(**model_cfg.architecture())
+    return PropertyPredictor(encoder, num_tasks, model_cfg.head_dropout)
+
+
+def architecture_mismatch(saved: dict[str, Any], wanted: ModelConfig) -> list[str]:
+    """Return ``model.KEY (saved X, config Y)`` for each architecture key that differs."""
+    return [
+        f"model.{key} (checkpoint {saved.get(key)!r}, config {value!r})"
+        for key, value in wanted.architecture().items()
+        if key not in {"dropout", "attn_dropout"} and saved.get(key) != value
+    ]
+
+
+def init_encoder_from(model: PropertyPredictor, path: str, model_cfg: ModelConfig) -> None:
+    """Copy the encoder weights of the checkpoint at ``path`` into ``model``.
+
+    Raises:
+        CheckpointError: not a graphsep checkpoint, or its architecture (norm type included)
+            differs from ``model_cfg``; the message names every mismatching key.
+    """
+    ckpt = load_checkpoint(path)
+    saved = ckpt.meta.get("config", {}).get("model", {})
+    mismatch = architecture_mismatch(saved, model_cfg)
+    if mismatch:
+        raise CheckpointError(
+            f"model.init_from={path}: the checkpoint's architecture differs from this config: "
+            + "; ".join(mismatch)
+            + ". Set these keys to the checkpoint's values."
+        )
+    encoder_state = {
+        k[len(ENCODER_PREFIX) :]: v
+        for k, v in ckpt.state_dict.items()
+        if k.startswith(ENCODER_PREFIX)
+    }
+    if not encoder_state:
+        raise CheckpointError(f"model.init_from={path}: the checkpoint holds no encoder weights")
+    model.encoder.load_state_dict(encoder_state)

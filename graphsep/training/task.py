@@ -1,0 +1,101 @@
+"""Property-prediction tasks the OGB way: NaN-masked losses, scaled targets, OGB's Evaluator."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from ogb.graphproppred import Evaluator
+from torch import Tensor
+
+TASK_TYPES = ("classification", "regression")
+OGB_TEMPLATE = {"rocauc": "ogbg-moltox21", "ap": "ogbg-molpcba", "rmse": "ogbg-molesol"}
+
+
+@dataclass
+class TaskSpec:
+    """What a property head predicts and how it is scored.
+
+    Args:
+        names (list[str]): one name per task (label columns, in OGB's order).
+        task_type (str): ``"classification"`` (binary, multi-task) or ``"regression"``.
+        metric (str): OGB metric: ``"rocauc"``, ``"ap"`` or ``"rmse"``.
+        dataset (str): dataset name; an OGB name selects OGB's own Evaluator entry.
+        target_mean (list[float], optional): regression targets are standardised with these.
+        target_std (list[float], optional): see ``target_mean``.
+    """
+
+    names: list[str]
+    task_type: str
+    metric: str
+    dataset: str
+    target_mean: list[float] | None = None
+    target_std: list[float] | None = None
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks (head outputs)."""
+        return len(self.names)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain types for a checkpoint's metadata."""
+        return asdict(self)
+
+    def fit_scaling(self, y: Tensor) -> None:
+        """Set the regression target scaling from training labels ``(G, num_tasks)``."""
+        if self.task_type != "regression":
+            return
+        mean = torch.nanmean(y, dim=0)
+        std = torch.sqrt(torch.nanmean((y - mean) ** 2, dim=0)).clamp(min=1e-6)
+        self.target_mean, self.target_std = mean.tolist(), std.tolist()
+
+    def _scaling(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        mean = torch.tensor(self.target_mean or [0.0] * self.num_tasks, device=like.device)
+        std = torch.tensor(self.target_std or [1.0] * self.num_tasks, device=like.device)
+        return mean, std
+
+    def loss(self, output: Tensor, y: Tensor) -> Tensor:
+        """Mean loss over the labelled entries of ``y`` ``(B, num_tasks)`` (NaN = missing)."""
+        labelled = ~torch.isnan(y)
+        if self.task_type == "classification":
+            return F.binary_cross_entropy_with_logits(output[labelled], y[labelled])
+        mean, std = self._scaling(y)
+        return F.mse_loss(output[labelled], ((y - mean) / std)[labelled])
+
+    def predictions(self, output: Tensor) -> Tensor:
+        """Map raw outputs to user units: probabilities, or values in the original units."""
+        if self.task_type == "classification":
+            return torch.sigmoid(output)
+        mean, std = self._scaling(output)
+        return output * std + mean
+
+    def evaluator(self) -> Evaluator:
+        """Return OGB's Evaluator for this dataset (OGB's entry of the same metric if custom)."""
+        try:
+            evaluator = Evaluator(self.dataset)
+        except ValueError:
+            evaluator = Evaluator(OGB_TEMPLATE[self.metric])
+            evaluator.name = self.dataset
+        evaluator.num_tasks = self.num_tasks
+        evaluator.eval_metric = self.metric
+        return evaluator
+
+    def score(self, predictions: np.ndarray, y: np.ndarray) -> float:
+        """Score user-unit ``predictions`` against ``y`` with OGB's Evaluator.
+
+        Returns NaN where OGB cannot score (e.g. no task has both classes), rather than
+        stopping a run in a tiny validation split.
+        """
+        try:
+            result = self.evaluator().eval({"y_true": y, "y_pred": predictions})
+        except RuntimeError:
+            return float("nan")
+        return float(result[self.metric])
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger metric value is better (ROC-AUC, AP) or worse (RMSE)."""
+        return self.metric != "rmse"
