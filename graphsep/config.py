@@ -16,8 +16,10 @@ from ogb.utils.features import get_atom_feature_dims, get_bond_feature_dims
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from graphsep.errors import GraphsepError
 
-class ConfigError(ValueError):
+
+class ConfigError(GraphsepError, ValueError):
     """A config file, key or value that cannot be used; the message names it."""
 
 

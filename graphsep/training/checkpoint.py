@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import graphsep
+from graphsep.errors import GraphsepError
 
 FORMAT = "graphsep-checkpoint"
 FORMAT_VERSION = 1
@@ -28,7 +29,7 @@ WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GraphsepError, ValueError):
     """A checkpoint that is missing, truncated, foreign or from an incompatible version."""
 
 

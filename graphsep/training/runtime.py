@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphsep.errors import GraphsepError
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
@@ -25,7 +27,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name}: CUDA is not available on this machine")
+        raise GraphsepError(f"device={name}: CUDA is not available on this machine")
     return device
 
 
@@ -37,5 +39,5 @@ def prepare_out_dir(path: str | os.PathLike) -> Path:
         with tempfile.NamedTemporaryFile(dir=out_dir):
             pass
     except OSError as err:
-        raise ValueError(f"out_dir={path} is not writable: {err.strerror or err}") from err
+        raise GraphsepError(f"out_dir={path} is not writable: {err.strerror or err}") from err
     return out_dir

@@ -1,0 +1,115 @@
+import networkx as nx
+import pytest
+import torch
+from molecules import SHARED_DATA, bbbp_graphs, mol_graph, permute_graph
+from sklearn.metrics import roc_auc_score
+from torch_geometric.utils import from_networkx
+
+from graphsep.config import ModelConfig
+from graphsep.data.collate import collate_graphs
+from graphsep.data.encodings import StructuralEncoding
+from graphsep.nn.model import GraphTransformer, PropertyPredictor
+
+pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
+NORMS = ["sep", "share"]
+
+
+def small_model(norm: str, **overrides) -> PropertyPredictor:
+    torch.manual_seed(0)
+    cfg = ModelConfig(dim=32, depth=2, num_heads=4, norm=norm, **overrides)
+    return PropertyPredictor(GraphTransformer(**cfg.architecture()), num_tasks=1)
+
+
+def warmed_up(model: PropertyPredictor, graphs) -> PropertyPredictor:
+    """Run training batches so BatchNorm running stats are not the trivial init."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(collate_graphs(graphs, max_hops=5))
+    return model.eval()
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_atom_order_does_not_change_the_cls_output(norm):
+    graphs = bbbp_graphs(8)
+    model = warmed_up(small_model(norm), graphs)
+    mol = graphs[3]
+    perm = torch.randperm(mol.num_nodes, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = model.embed(collate_graphs([mol], max_hops=5))
+        b = model.embed(collate_graphs([permute_graph(mol, perm)], max_hops=5))
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_padding_does_not_change_a_graphs_output(norm):
+    graphs = bbbp_graphs(16)
+    model = warmed_up(small_model(norm), graphs)
+    small = min(graphs, key=lambda g: g.num_nodes)
+    larger = sorted(graphs, key=lambda g: -g.num_nodes)[:5]
+    with torch.no_grad():
+        alone = model(collate_graphs([small], max_hops=5))
+        batched = model(collate_graphs([*larger, small], max_hops=5))[-1:]
+    assert max(g.num_nodes for g in larger) > small.num_nodes + 10
+    torch.testing.assert_close(alone, batched, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_every_parameter_gets_a_gradient(norm):
+    graphs = bbbp_graphs(6) + [mol_graph("[Na+].[Cl-]", 0.0)]
+    model = small_model(norm).train()
+    batch = collate_graphs(graphs, max_hops=5)
+    masked_atoms = torch.zeros_like(batch.mask)
+    masked_atoms[:, 1] = True
+    masked_edges = torch.zeros(batch.edge_attr.size(0), dtype=torch.bool)
+    masked_edges[::7] = True
+    cls, tokens = model.encoder(batch, masked_atoms, masked_edges)
+    (model.head(cls).sum() + tokens[batch.mask].sum()).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert missing == []
+
+
+def test_a_non_molecular_graph_with_continuous_features_trains():
+    graphs = []
+    for seed in range(24):
+        g = nx.connected_watts_strogatz_graph(12 + seed % 6, 4, 0.3, seed=seed)
+        for node in g.nodes:
+            g.nodes[node]["x"] = [float(g.degree[node]), float(seed % 2)]
+        for u, v in g.edges:
+            g.edges[u, v]["edge_attr"] = [1.0]
+        data = from_networkx(g, group_node_attrs=["x"], group_edge_attrs=["edge_attr"])
+        data.y = torch.tensor([[float(seed % 2)]])
+        graphs.append(StructuralEncoding()(data))
+    model = small_model(
+        "sep", node_kind="continuous", node_dims=[2], edge_kind="continuous", edge_dims=[1]
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = collate_graphs(graphs, max_hops=3)
+    losses = []
+    for _ in range(40):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(batch), batch.y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_small_model_overfits_64_bbbp_molecules(norm):
+    graphs = bbbp_graphs(64, start=100)
+    model = small_model(norm, dropout=0.0, attn_dropout=0.0, head_dropout=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    batches = [collate_graphs(graphs[i : i + 32], max_hops=5) for i in (0, 32)]
+    model.train()
+    for step in range(60):
+        batch = batches[step % 2]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(batch), batch.y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        scores = torch.cat([model(b) for b in batches]).squeeze(1)
+    labels = torch.cat([b.y for b in batches]).squeeze(1)
+    assert roc_auc_score(labels.numpy(), scores.numpy()) >= 0.95
