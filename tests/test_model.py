@@ -81,7 +81,8 @@ def test_a_non_molecular_graph_with_continuous_features_trains():
         data.y = torch.tensor([[float(seed % 2)]])
         graphs.append(StructuralEncoding()(data))
     model = small_model(
-        "sep", node_kind="continuous", node_dims=[2], edge_kind="continuous", edge_dims=[1]
+        "sep",
+        node_kind="continuous", node_dims=[2], edge_kind="continuous", edge_dims=[1], max_hops=3,
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     batch = collate_graphs(graphs, max_hops=3)
@@ -102,7 +103,7 @@ def test_small_model_overfits_64_bbbp_molecules(norm):
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     batches = [collate_graphs(graphs[i : i + 32], max_hops=5) for i in (0, 32)]
     model.train()
-    for step in range(60):
+    for step in range(100):
         batch = batches[step % 2]
         loss = torch.nn.functional.binary_cross_entropy_with_logits(model(batch), batch.y)
         optimizer.zero_grad()

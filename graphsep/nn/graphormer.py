@@ -106,6 +106,11 @@ class PathEdgeEncoding(nn.Module):
         if masked_edges is not None:
             per_edge = torch.where(masked_edges[:, None], self.mask_edge, per_edge)
         K, H = self.max_hops, per_edge.size(-1)
+        if path_edges.size(-1) < K:
+            raise ValueError(
+                f"path_edges hold {path_edges.size(-1)} hops but the edge encoding uses {K}: "
+                "collate with max_hops equal to the model's"
+            )
         # Row 0 of each hop's table is "no edge" and contributes nothing.
         per_hop = torch.einsum("eh,khg->keg", per_edge, self.hop_weight)  # (K, E, H)
         table = torch.cat([per_edge.new_zeros(K, 1, H), per_hop], dim=1)  # (K, 1 + E, H)

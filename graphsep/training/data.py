@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import pandas as pd
+from ogb.graphproppred import PygGraphPropPredDataset
 from torch.utils.data import DataLoader
 
 from graphsep.config import Config
 from graphsep.data.collate import GraphCollator
 from graphsep.data.encodings import EncodedDataset
-from graphsep.data.ogb_loading import load_ogb_dataset, load_split, task_names
+from graphsep.data.ogb_loading import load_ogb_dataset, load_split
 from graphsep.data.sampler import SizeBucketBatchSampler
+from graphsep.data.table import DataError
 from graphsep.training.task import TaskSpec
 
 SPLITS = ("train", "valid", "test")
+BUNDLED = {"ogbg-molbbbp": Path(__file__).resolve().parents[1] / "resources" / "bbbp.csv.gz"}
+"""Tables shipped inside the package, selected with ``data.source=bundled``."""
 
 
 @dataclass
@@ -37,6 +43,28 @@ class PropertyData:
         self.train.batch_sampler.set_epoch(epoch)
 
 
+def resolve_source(name: str, source: str | None) -> str | None:
+    """Return the table to build ``name`` from: ``bundled`` names the package's own copy."""
+    if source != "bundled":
+        return source
+    if name not in BUNDLED:
+        raise DataError(
+            f"data.source=bundled: only {sorted(BUNDLED)} ship inside the package, not {name}"
+        )
+    return str(BUNDLED[name])
+
+
+def task_names(dataset: PygGraphPropPredDataset) -> list[str]:
+    """Read the task names from the header of OGB's ``mapping/mol.csv.gz`` (ours or OGB's)."""
+    mapping = Path(dataset.root) / "mapping" / "mol.csv.gz"
+    if mapping.is_file():
+        columns = pd.read_csv(mapping, nrows=0).columns
+        names = [c for c in columns if c not in {"smiles", "mol_id"}]
+        if len(names) == dataset.num_tasks:
+            return names
+    return [f"task_{i}" for i in range(dataset.num_tasks)]
+
+
 def _task_type(ogb_task_type: str) -> str:
     return "regression" if ogb_task_type == "regression" else "classification"
 
@@ -55,7 +83,8 @@ def _loader(
 
 def load_property_data(cfg: Config) -> PropertyData:
     """Load (building it first if needed) the dataset of ``cfg.data`` and its split loaders."""
-    dataset = load_ogb_dataset(cfg.data.name, cfg.data.root, source=cfg.data.source)
+    source = resolve_source(cfg.data.name, cfg.data.source)
+    dataset = load_ogb_dataset(cfg.data.name, cfg.data.root, source=source)
     encoded = EncodedDataset(dataset, progress=cfg.progress)
     split = load_split(dataset)
     task = TaskSpec(
