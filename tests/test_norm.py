@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from graphsep.config import ModelConfig
 from graphsep.nn.model import GraphTransformer
 from graphsep.nn.norm import SepNorm, ShareNorm, build_norm
-from graphsep.config import ModelConfig
 
 
 def _inputs(B=6, T=5, D=16, seed=0):

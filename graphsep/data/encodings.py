@@ -1,0 +1,485 @@
+"""Graphormer structural encodings (Ying et al., NeurIPS 2021), computed once per graph.
+
+Per graph: the ``degree`` of each atom (centrality encoding), the all-pairs shortest-path
+``distance`` (spatial encoding) and ``next_hop``, one shortest path per pair stored as the first
+step from the row atom towards the column atom; :func:`trace_path_edges` walks it to the bonds
+whose features Graphormer's multi-hop edge encoding averages. Graphormer runs Floyd–Warshall in
+Cython at load time; here a breadth-first search by batched boolean matmul runs over size-sorted
+chunks of padded graphs, once, and :class:`EncodedDataset` caches the result beside OGB's processed
+file. Pair tensors are flat ``(n * n,)`` row-major so that PyG can concatenate them across graphs.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from torch_geometric.data import Data
+from torch_geometric.transforms import BaseTransform
+from tqdm.auto import tqdm
+
+from graphsep.constants import NO_EDGE, UNREACHABLE_DISTANCE
+
+MAX_PAIRS = 2**19
+"""Default bound on ``B * N * N`` per chunk: 1 MiB per int16 pair tensor, 15 molecules of 183 atoms.
+
+Small chunks keep the breadth-first search from stepping many small graphs through the diameter
+of one long chain; measured on HIV, 2**18 to 2**21 are within noise, 2**23 is 20% slower.
+"""
+
+CACHE_NAME = "graphormer_encodings.pt"
+"""File name of the cache that :class:`EncodedDataset` writes into ``dataset.processed_dir``."""
+
+_INT16_MAX = torch.iinfo(torch.int16).max
+
+
+class StructuralEncodings(NamedTuple):
+    """Structural encodings of one graph with ``n`` nodes, all ``int16``.
+
+    Args:
+        degree (Tensor): ``(n,)`` number of distinct out-neighbours (a self-loop counts once).
+        distance (Tensor): ``(n * n,)`` row-major hop count from row node to column node, 0 on
+            the diagonal, ``UNREACHABLE_DISTANCE`` between different fragments.
+        next_hop (Tensor): ``(n * n,)`` row-major out-neighbour of the row node on one shortest
+            path to the column node (the smallest such neighbour index); the node itself on the
+            diagonal (a path of zero hops), ``NO_EDGE`` when unreachable.
+    """
+
+    degree: Tensor
+    distance: Tensor
+    next_hop: Tensor
+
+
+def structural_encodings(
+    graphs: Sequence[Data], max_pairs: int = MAX_PAIRS
+) -> list[StructuralEncodings]:
+    """Compute degree, distances and next hops for many graphs, vectorised over chunks.
+
+    Graphs are sorted by size and cut into chunks of at most ``max_pairs`` padded pairs, so that
+    padding stays small and memory bounded. Edges are followed in their stored direction (OGB
+    stores both directions of every bond).
+
+    Args:
+        graphs (Sequence[Data]): graphs with ``edge_index (2, E)`` and ``num_nodes``.
+        max_pairs (int): bound on ``B * N * N`` per chunk (default ``2**19``).
+
+    Returns:
+        list[StructuralEncodings]: one entry per graph, in input order.
+    """
+    sizes = torch.tensor([g.num_nodes for g in graphs], dtype=torch.long)
+    if sizes.numel() and int(sizes.max()) > _INT16_MAX:
+        raise ValueError(
+            f"graph {int(sizes.argmax())} has {int(sizes.max())} nodes: "
+            f"int16 encodings hold at most {_INT16_MAX}"
+        )
+    order = torch.argsort(sizes, stable=True).tolist()
+    out: list[StructuralEncodings | None] = [None] * len(graphs)
+    for chunk in _size_chunks(sizes[order].tolist(), max_pairs):
+        ids = order[chunk.start : chunk.stop]
+        encodings = _encode_chunk([graphs[i].edge_index for i in ids], sizes[ids])
+        for i, encoding in zip(ids, encodings, strict=True):
+            out[i] = encoding
+    return out  # type: ignore[return-value]
+
+
+def _size_chunks(sorted_sizes: list[int], max_pairs: int) -> list[slice]:
+    """Cut ascending graph sizes into runs whose padded ``B * N * N`` stays within ``max_pairs``."""
+    chunks, start = [], 0
+    for end, n in enumerate(sorted_sizes):
+        # sizes ascend, so the newest graph sets the chunk's padded size N
+        if end > start and (end - start + 1) * n * n > max_pairs:
+            chunks.append(slice(start, end))
+            start = end
+    if sorted_sizes:
+        chunks.append(slice(start, len(sorted_sizes)))
+    return chunks
+
+
+def _encode_chunk(edge_indices: list[Tensor], sizes: Tensor) -> list[StructuralEncodings]:
+    """Encode one chunk of graphs and split the result per graph.
+
+    Each node gets a row of ``N`` columns, the nodes of its graph by local index. Rows are ordered
+    by out-degree, largest first, so that the sources of each neighbour rank form a row prefix.
+    """
+    n_max = int(sizes.max())
+    node_ptr = _offsets(sizes)
+    graph_of_node = torch.repeat_interleave(sizes)  # (V,)
+    num_nodes = graph_of_node.numel()
+    edge_counts = torch.tensor([e.size(1) for e in edge_indices])
+    shift = node_ptr[:-1].repeat_interleave(edge_counts)  # (E,)
+    src, dst = torch.cat(edge_indices, dim=1) + shift  # (E,), (E,) chunk-global node ids
+    degree = torch.bincount(src, minlength=num_nodes)  # (V,)
+    node_of_row = torch.argsort(degree, descending=True, stable=True)  # (V,)
+    row_of_node = torch.empty_like(node_of_row)
+    row_of_node[node_of_row] = torch.arange(num_nodes)
+    local = (torch.arange(num_nodes) - node_ptr[graph_of_node])[node_of_row]  # (V,) per row
+    neighbours = _neighbour_ranks(row_of_node[src], row_of_node[dst], degree[node_of_row])
+    distance = _bfs_distance(neighbours, local, n_max)
+    next_hop = _next_hop(distance, neighbours, local)
+
+    pick = _pair_index(row_of_node, sizes[graph_of_node], n_max)
+    pair_sizes = (sizes * sizes).tolist()
+    degree = degree.to(torch.int16).split(sizes.tolist())
+    distance = distance.view(-1).index_select(0, pick).split(pair_sizes)
+    next_hop = next_hop.view(-1).index_select(0, pick).split(pair_sizes)
+    return [StructuralEncodings(*t) for t in zip(degree, distance, next_hop, strict=True)]
+
+
+def _neighbour_ranks(src: Tensor, dst: Tensor, row_degree: Tensor) -> list[Tensor]:
+    """Group out-edges by their rank among their source's out-edges.
+
+    Args:
+        src (Tensor): ``(E,)`` source rows, rows ordered by out-degree (largest first).
+        dst (Tensor): ``(E,)`` target rows.
+        row_degree (Tensor): ``(V,)`` out-degree of each row.
+
+    Returns:
+        list[Tensor]: entry ``r`` holds ``(V_r,)`` target rows of the ``r``-th out-edge of rows
+        ``0 .. V_r - 1`` (the rows with more than ``r`` out-edges).
+    """
+    order = torch.argsort(src, stable=True)
+    src, dst = src[order], dst[order]
+    rank = torch.arange(src.numel()) - _offsets(row_degree)[src]  # (E,)
+    max_degree = int(row_degree[0]) if row_degree.numel() else 0
+    return [dst[rank == r] for r in range(max_degree)]
+
+
+def _bfs_distance(neighbours: list[Tensor], local: Tensor, n_max: int) -> Tensor:
+    """All-pairs hop counts by a breadth-first search on bitsets, all sources at once.
+
+    Row ``u`` of ``reached`` is a bitset over the nodes of ``u``'s graph; one hop ORs in the rows
+    of ``u``'s out-neighbours, so a step costs ``O(E * N / 64)`` word operations. Each pair is
+    newly reached exactly once, at its distance ``k``: ORing the new bits into the bit planes
+    where ``k`` has a 1 writes ``k`` in binary without any carry.
+
+    Args:
+        neighbours (list[Tensor]): out-neighbour rows by rank, see :func:`_neighbour_ranks`.
+        local (Tensor): ``(V,)`` each row's node index inside its graph.
+        n_max (int): nodes in the largest graph of the chunk, ``N``.
+
+    Returns:
+        Tensor: ``(V, N)`` int16 distance from each row's node to each node of its graph (column
+        = local index), ``UNREACHABLE_DISTANCE`` for other fragments and columns past its graph.
+    """
+    num_nodes, words = local.numel(), (n_max + 63) // 64
+    reached = torch.zeros(num_nodes, words, dtype=torch.int64)  # (V, W)
+    reached[torch.arange(num_nodes), local // 64] = torch.ones_like(local) << (local % 64)
+    planes = torch.zeros(max(1, (n_max - 1).bit_length()), num_nodes, words, dtype=torch.int64)
+    for hop in range(1, n_max):
+        grown = reached.clone()
+        for rank_neighbours in neighbours:
+            grown[: rank_neighbours.numel()] |= reached.index_select(0, rank_neighbours)
+        new = grown & ~reached  # (V, W)
+        if not new.any():
+            break
+        for plane in range(planes.size(0)):
+            if hop >> plane & 1:
+                planes[plane] |= new
+        reached = grown
+    bits = _unpack_bits(planes, n_max)  # (P, V, N)
+    distance = torch.zeros(num_nodes, n_max, dtype=torch.int16)
+    for plane in range(planes.size(0)):
+        distance |= bits[plane].to(torch.int16) << plane
+    unreachable = _unpack_bits(reached, n_max) == 0  # (V, N)
+    return distance.masked_fill_(unreachable, UNREACHABLE_DISTANCE)
+
+
+def _unpack_bits(words: Tensor, n_max: int) -> Tensor:
+    """Unpack ``(..., W)`` int64 bitsets into ``(..., N)`` uint8 bits, bit ``j`` = column ``j``."""
+    # little-endian words: bit j sits in byte j // 8 at position j % 8
+    as_bytes = words.numpy().astype("<i8", copy=False).view(np.uint8)  # (..., 8 * W)
+    return torch.from_numpy(np.unpackbits(as_bytes, axis=-1, count=n_max, bitorder="little"))
+
+
+def _next_hop(distance: Tensor, neighbours: list[Tensor], local: Tensor) -> Tensor:
+    """For each pair (u, j), the out-neighbour k of u nearest to j (smallest k among ties).
+
+    Args:
+        distance (Tensor): ``(V, N)`` int16 distances as :func:`_bfs_distance` returns them.
+        neighbours (list[Tensor]): out-neighbour rows by rank, see :func:`_neighbour_ranks`.
+        local (Tensor): ``(V,)`` each row's node index inside its graph.
+
+    Returns:
+        Tensor: ``(V, N)`` int16 local index of the next hop, ``u`` itself on the diagonal,
+        ``NO_EDGE`` where unreachable.
+    """
+    num_nodes, n_max = distance.shape
+    unreachable = distance < 0  # (V, N)
+    far = distance.int().masked_fill_(unreachable, n_max)  # (V, N)
+    best = torch.full((num_nodes, n_max), (n_max + 1) * n_max, dtype=torch.int32)
+    for rank_neighbours in neighbours:
+        # key per (u, j) through this neighbour k: distance first, then k, so min picks nearest k
+        keys = far.index_select(0, rank_neighbours) * n_max  # (V_r, N)
+        keys += local.index_select(0, rank_neighbours).int().unsqueeze(1)
+        prefix = best[: rank_neighbours.numel()]
+        torch.minimum(prefix, keys, out=prefix)
+    next_hop = (best % n_max).to(torch.int16).masked_fill_(unreachable, NO_EDGE)  # (V, N)
+    diagonal = torch.arange(n_max) == local.unsqueeze(1)  # (V, N)
+    return torch.where(diagonal, local.to(torch.int16).unsqueeze(1), next_hop)
+
+
+def _pair_index(row_of_node: Tensor, row_length: Tensor, n_max: int) -> Tensor:
+    """Flat ``(V * N)`` positions of every real pair, graph by graph and row-major.
+
+    Args:
+        row_of_node (Tensor): ``(V,)`` row holding each node.
+        row_length (Tensor): ``(V,)`` size of each node's graph (its real columns).
+        n_max (int): columns per row, ``N``.
+
+    Returns:
+        Tensor: ``(sum n^2,)`` long positions.
+    """
+    row_start = torch.repeat_interleave(row_of_node * n_max, row_length)  # (P,)
+    column_start = torch.repeat_interleave(_offsets(row_length)[:-1], row_length)  # (P,)
+    return row_start + torch.arange(row_start.numel()) - column_start
+
+
+def trace_path_edges(next_hop: Tensor, edge_id: Tensor, max_hops: int) -> Tensor:
+    """Walk ``next_hop`` from every row atom towards every column atom, collecting edge rows.
+
+    The path from ``i`` to ``j`` is ``a_0 = i``, ``a_{h+1} = next_hop[a_h, j]`` and its ``h``-th
+    edge is ``edge_id[a_h, a_{h+1}]``, until ``a_h = j`` (where ``next_hop`` stays put). Each hop
+    is two gathers on the flat pair grid, whatever the batch size.
+
+    Args:
+        next_hop (Tensor): ``(B, N, N)`` long next hops as in :class:`StructuralEncodings`,
+            ``NO_EDGE`` where unreachable and at padding.
+        edge_id (Tensor): ``(B, N, N)`` long row (in the batch's ``edge_attr``) of the directed
+            edge from row node to column node, ``NO_EDGE`` if none.
+        max_hops (int): number of hops kept; longer paths are cut after ``max_hops`` edges.
+
+    Returns:
+        Tensor: ``(B, N, N, max_hops)`` long edge rows, nearest ``i`` first, ``NO_EDGE`` past the
+        path's end.
+    """
+    num_graphs, n_max, _ = next_hop.shape
+    if max_hops == 0:
+        return next_hop.new_empty(num_graphs, n_max, n_max, 0)
+    rows = torch.arange(n_max).view(1, n_max, 1)
+    columns = torch.arange(n_max).view(1, 1, n_max)
+    # walks that have arrived stay put (next_hop[j, j] = j); make unreachable ones stay put too
+    step = torch.where(next_hop >= 0, next_hop, rows)  # (B, N, N)
+    # and make staying put read NO_EDGE: a self-loop never lies on a shortest path
+    edge_id = edge_id.masked_fill(torch.eye(n_max, dtype=torch.bool), NO_EDGE)
+    # walk on the flat pair grid p = a * N + j: per hop one gather for the edge, one for the step
+    successor = (step * n_max + columns).view(num_graphs, -1)  # (B, N * N)
+    first_edge = edge_id.view(num_graphs, -1).gather(1, (rows * n_max + step).view(num_graphs, -1))
+    hops, position = [first_edge], successor  # (B, N * N) each
+    for _ in range(max_hops - 1):
+        hops.append(first_edge.gather(1, position))
+        position = successor.gather(1, position)
+    return torch.stack(hops, dim=-1).view(num_graphs, n_max, n_max, max_hops)
+
+
+class StructuralEncoding(BaseTransform):
+    """Add ``degree``, ``distance`` and ``next_hop`` (see :class:`StructuralEncodings`) to a graph.
+
+    Usable as ``pre_transform`` of a PyG/OGB dataset, or on one graph, e.g.
+    ``StructuralEncoding()(torch_geometric.utils.from_networkx(g))``.
+    """
+
+    def forward(self, data: Data) -> Data:
+        """Return ``data`` with the three encodings attached.
+
+        Args:
+            data (Data): a graph with ``edge_index`` and ``num_nodes``.
+
+        Returns:
+            Data: the same graph with ``degree (n,)``, ``distance (n * n,)`` and
+            ``next_hop (n * n,)`` int16 attributes.
+        """
+        data.degree, data.distance, data.next_hop = structural_encodings([data])[0]
+        return data
+
+
+def encode_dataset(
+    dataset: Sequence[Data],
+    batch_graphs: int = 4096,
+    max_pairs: int = MAX_PAIRS,
+    progress: bool = True,
+) -> dict[str, Tensor]:
+    """Encode a whole dataset in size-sorted batches into flat concatenated tensors.
+
+    Args:
+        dataset (Sequence[Data]): an OGB/PyG dataset (or list) of graphs.
+        batch_graphs (int): graphs loaded and encoded per step (default 4096).
+        max_pairs (int): bound on ``B * N * N`` per chunk, see :func:`structural_encodings`.
+        progress (bool): show a tqdm bar (default True).
+
+    Returns:
+        dict[str, Tensor]: ``degree``, ``distance``, ``next_hop`` (int16, graphs concatenated in
+        dataset order), ``node_ptr`` and ``pair_ptr`` (``(G + 1,)`` long offsets of graph ``g``'s
+        nodes and pairs).
+    """
+    sizes = graph_sizes(dataset)
+    order = torch.argsort(sizes, stable=True).tolist()
+    encodings: list[StructuralEncodings | None] = [None] * len(order)
+    with tqdm(total=len(order), unit="graph", desc="encodings", disable=not progress) as bar:
+        for start in range(0, len(order), batch_graphs):
+            ids = order[start : start + batch_graphs]
+            batch = structural_encodings([dataset[i] for i in ids], max_pairs)
+            for i, encoding in zip(ids, batch, strict=True):
+                encodings[i] = encoding
+            bar.update(len(ids))
+    return {
+        **{key: _cat_int16([e[k] for e in encodings]) for k, key in enumerate(_FIELDS)},
+        "node_ptr": _offsets(sizes),
+        "pair_ptr": _offsets(sizes * sizes),
+    }
+
+
+_FIELDS = StructuralEncodings._fields
+
+
+def _cat_int16(parts: list[Tensor]) -> Tensor:
+    """Concatenate, keeping int16 for an empty dataset too."""
+    return torch.cat(parts) if parts else torch.empty(0, dtype=torch.int16)
+
+
+def _offsets(counts: Tensor) -> Tensor:
+    """``(G + 1,)`` start offsets from per-graph counts."""
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+
+def graph_sizes(dataset: Sequence[Data]) -> Tensor:
+    """Count the nodes per graph, read from the slices of an in-memory PyG dataset when possible.
+
+    Args:
+        dataset (Sequence[Data]): an OGB/PyG dataset (or list) of graphs.
+
+    Returns:
+        Tensor: ``(G,)`` long node counts.
+    """
+    slices = getattr(dataset, "slices", None)
+    if _is_whole(dataset) and slices is not None and "x" in slices:
+        return slices["x"].diff().long()
+    return torch.tensor([dataset[i].num_nodes for i in range(len(dataset))], dtype=torch.long)
+
+
+class EncodedDataset(Dataset):
+    """A graph dataset whose items carry cached ``degree``, ``distance`` and ``next_hop``.
+
+    The encodings are computed once by :func:`encode_dataset` and saved (atomically) as one file
+    of flat int16 tensors plus offsets, by default
+    ``<dataset.processed_dir>/graphormer_encodings.pt`` beside OGB's processed file; a cache
+    whose graph sizes disagree with the dataset is rebuilt.
+
+    Args:
+        dataset (Sequence[Data]): an OGB/PyG dataset (or any indexable sequence of graphs).
+        cache_path (str | Path | None): cache file; None = the default beside the processed
+            file, or no file at all for a dataset without ``processed_dir`` (default None).
+        batch_graphs (int): graphs per encoding step (default 4096).
+        progress (bool): show a tqdm bar while encoding (default True).
+    """
+
+    def __init__(
+        self,
+        dataset: Sequence[Data],
+        cache_path: str | Path | None = None,
+        batch_graphs: int = 4096,
+        progress: bool = True,
+    ) -> None:
+        self.dataset = dataset
+        self.cache_path = _default_cache_path(dataset, cache_path)
+        self.store = self._load_or_encode(batch_graphs, progress)
+        self.indices = torch.arange(len(dataset))
+
+    def _load_or_encode(self, batch_graphs: int, progress: bool) -> dict[str, Tensor]:
+        """Read the cache if it matches the dataset, else encode and write it."""
+        sizes = graph_sizes(self.dataset)
+        if self.cache_path is not None and self.cache_path.exists():
+            store = torch.load(self.cache_path, weights_only=True)
+            if torch.equal(store["node_ptr"].diff(), sizes):
+                return store
+            warnings.warn(
+                f"{self.cache_path}: graph sizes differ from the dataset's, re-encoding",
+                stacklevel=3,
+            )
+        store = encode_dataset(self.dataset, batch_graphs=batch_graphs, progress=progress)
+        if self.cache_path is not None:
+            _save_atomic(store, self.cache_path)
+        return store
+
+    @property
+    def sizes(self) -> Tensor:
+        """``(len(self),)`` long number of atoms per graph, for a size-bucketed sampler."""
+        return self.store["node_ptr"].diff()[self.indices]
+
+    def __len__(self) -> int:
+        return self.indices.numel()
+
+    def __getitem__(self, index: Any) -> Data | EncodedDataset:
+        """Graph ``index`` with its encodings, or a view for a slice/index tensor/sequence."""
+        scalar = index.dim() == 0 if isinstance(index, Tensor) else hasattr(index, "__index__")
+        if scalar:
+            return self._get(int(self.indices[int(index)]))
+        return self.index_select(index)
+
+    def _get(self, graph: int) -> Data:
+        """Graph ``graph`` of the wrapped dataset with its three encodings attached."""
+        data = copy.copy(self.dataset[graph])  # shallow: never write into a user's list
+        node_ptr, pair_ptr = self.store["node_ptr"], self.store["pair_ptr"]
+        nodes = slice(int(node_ptr[graph]), int(node_ptr[graph + 1]))
+        pairs = slice(int(pair_ptr[graph]), int(pair_ptr[graph + 1]))
+        data.degree = self.store["degree"][nodes]
+        data.distance = self.store["distance"][pairs]
+        data.next_hop = self.store["next_hop"][pairs]
+        return data
+
+    def index_select(self, index: Tensor | slice | Sequence[int]) -> EncodedDataset:
+        """Return a view on a subset (e.g. OGB's ``split_idx["train"]``) sharing the cached tensors.
+
+        Args:
+            index (Tensor | slice | Sequence[int]): positions in this dataset (long or bool).
+
+        Returns:
+            EncodedDataset: the subset view.
+        """
+        if isinstance(index, slice):
+            selected = self.indices[index]
+        else:
+            index = torch.as_tensor(index)
+            selected = self.indices[index if index.dtype == torch.bool else index.long()]
+        view = object.__new__(EncodedDataset)
+        view.__dict__.update(self.__dict__, indices=selected)
+        return view
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.dataset!r}, graphs={len(self)})"
+
+
+def _is_whole(dataset: Sequence[Data]) -> bool:
+    """Whether a PyG dataset is not a view (``dataset[split]``) on a larger one."""
+    return hasattr(dataset, "len") and dataset.len() == len(dataset)
+
+
+def _default_cache_path(dataset: Sequence[Data], cache_path: str | Path | None) -> Path | None:
+    """Return the explicit path, else ``<processed_dir>/graphormer_encodings.pt`` if any."""
+    if cache_path is not None:
+        return Path(cache_path)
+    processed_dir = getattr(dataset, "processed_dir", None)
+    if processed_dir is None:
+        return None
+    if not _is_whole(dataset):
+        # a split's cache would overwrite the whole dataset's under the same name
+        raise ValueError(
+            f"EncodedDataset: {dataset!r} is a view of {dataset.len()} graphs; wrap the whole "
+            "dataset and select the split with index_select, or pass cache_path"
+        )
+    return Path(processed_dir) / CACHE_NAME
+
+
+def _save_atomic(store: dict[str, Tensor], path: Path) -> None:
+    """Write to a temporary file beside ``path`` and rename, so no reader sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    torch.save(store, tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,307 @@
+"""SMILES tables -> OGB's on-disk layout -> OGB's own loader, on the real MoleculeNet tables."""
+
+from __future__ import annotations
+
+import builtins
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from ogb.graphproppred import PygGraphPropPredDataset
+from ogb.utils import smiles2graph
+
+from graphsep.cli import main
+from graphsep.data import build as build_module
+from graphsep.data.build import build_dataset, ogb_master
+from graphsep.data.featurize import SmilesError, parse_smiles, smiles_to_graph
+from graphsep.data.ogb_loading import allow_pyg_in_torch_load, load_ogb_dataset, load_split
+from graphsep.data.recipes import list_recipes, load_recipe
+from graphsep.data.split import random_split
+from graphsep.data.table import DataError, read_table
+
+OGB_SPLIT_SIZES = {
+    "ogbg-molhiv": [32901, 4113, 4113],
+    "ogbg-molbbbp": [1631, 204, 204],
+    "ogbg-molbace": [1210, 151, 152],
+    "ogbg-molesol": [902, 113, 113],
+    "ogbg-molfreesolv": [513, 64, 65],
+    "ogbg-mollipo": [3360, 420, 420],
+}
+OGB_GRAPH_COUNTS = {
+    "ogbg-molbace": 1513, "ogbg-molbbbp": 2039, "ogbg-molclintox": 1477, "ogbg-molmuv": 93087,
+    "ogbg-molsider": 1427, "ogbg-moltox21": 7831, "ogbg-moltoxcast": 8576, "ogbg-molhiv": 41127,
+    "ogbg-molesol": 1128, "ogbg-molfreesolv": 642, "ogbg-mollipo": 4200,
+}
+HIV_UNSANITIZABLE = [137, 987, 12882, 18293, 30784, 30785, 35728]
+
+
+@pytest.fixture(scope="session")
+def ogb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ogb")
+
+
+@pytest.fixture(scope="session")
+def built(moleculenet: Path, ogb_root: Path):
+    """Build a recipe dataset once per session and open it with OGB's own class."""
+    cache: dict[str, PygGraphPropPredDataset] = {}
+
+    def get(name: str) -> PygGraphPropPredDataset:
+        if name not in cache:
+            build_dataset(name, moleculenet, ogb_root, progress=False)
+            cache[name] = load_ogb_dataset(name, ogb_root)
+        return cache[name]
+
+    return get
+
+
+def source_table(moleculenet: Path, name: str):
+    recipe = load_recipe(name)
+    return read_table(moleculenet / recipe.source, recipe.smiles_column, recipe.label_columns)
+
+
+def split_sizes(dataset: PygGraphPropPredDataset) -> list[int]:
+    split = load_split(dataset)
+    return [len(split[part]) for part in ("train", "valid", "test")]
+
+
+def test_recipes_cover_every_table(moleculenet: Path) -> None:
+    recipes = {r.name: r for r in list_recipes()}
+    assert set(recipes) == set(OGB_GRAPH_COUNTS) | {"ogbg-molpcba"}
+    assert recipes["ogbg-molpcba"].source is None
+    for name, count in OGB_GRAPH_COUNTS.items():
+        recipe = recipes[name]
+        header = pd.read_csv(moleculenet / recipe.source, nrows=0).columns
+        labels = recipe.label_columns or [c for c in header if c != recipe.smiles_column]
+        assert set(labels) <= set(header), name
+        assert len(labels) == int(ogb_master()[name]["num tasks"]), name
+        assert recipe.metric == ogb_master()[name]["eval metric"], name
+        rows = len(pd.read_csv(moleculenet / recipe.source, usecols=[recipe.smiles_column]))
+        assert rows - len(recipe.drop_rows) == count, name
+        if name in OGB_SPLIT_SIZES:
+            assert recipe.split_sizes == OGB_SPLIT_SIZES[name]
+
+
+@pytest.mark.parametrize(
+    "name", ["ogbg-molbbbp", "ogbg-molbace", "ogbg-molesol", "ogbg-molfreesolv", "ogbg-mollipo"]
+)
+def test_scaffold_split_sizes_match_ogb(built, name: str) -> None:
+    assert split_sizes(built(name)) == OGB_SPLIT_SIZES[name]
+
+
+@pytest.mark.parametrize(("name", "positives"), [("ogbg-molbbbp", 108), ("ogbg-molbace", 81)])
+def test_test_set_positives_match_ogb(built, name: str, positives: int) -> None:
+    dataset = built(name)
+    assert int(dataset.y[load_split(dataset)["test"]].sum()) == positives
+
+
+def test_molhiv_keeps_every_graph_and_ogb_split(built, moleculenet: Path) -> None:
+    dataset = built("ogbg-molhiv")
+    assert len(dataset) == 41127
+    assert split_sizes(dataset) == OGB_SPLIT_SIZES["ogbg-molhiv"]
+    assert int(dataset.y[load_split(dataset)["test"]].sum()) == 130
+    smiles = source_table(moleculenet, "ogbg-molhiv").smiles
+    for row in HIV_UNSANITIZABLE:
+        assert not parse_smiles(smiles[row])[1]
+        expected = smiles_to_graph(smiles[row])
+        assert torch.equal(dataset[row].x, torch.from_numpy(expected["node_feat"]))
+        assert torch.equal(dataset[row].edge_index, torch.from_numpy(expected["edge_index"]))
+
+
+@pytest.mark.parametrize("name", ["ogbg-molhiv", "ogbg-molbbbp", "ogbg-moltox21"])
+def test_features_equal_ogb_smiles2graph(built, moleculenet: Path, name: str) -> None:
+    dataset = built(name)
+    smiles = source_table(moleculenet, name).smiles
+    rows = np.random.default_rng(0).choice(len(dataset), size=150, replace=False)
+    checked = 0
+    for row in rows:
+        try:
+            expected = smiles2graph(smiles[row])
+        except Exception:  # OGB's own function raises on the few RDKit won't sanitize.
+            continue
+        graph = dataset[int(row)]
+        assert torch.equal(graph.x, torch.from_numpy(expected["node_feat"]))
+        assert torch.equal(graph.edge_index, torch.from_numpy(expected["edge_index"]))
+        assert torch.equal(graph.edge_attr, torch.from_numpy(expected["edge_feat"]))
+        checked += 1
+    assert checked >= 145
+
+
+@pytest.mark.parametrize("name", ["ogbg-moltox21", "ogbg-molesol"])
+def test_labels_and_nans_equal_table(built, moleculenet: Path, name: str) -> None:
+    labels = torch.from_numpy(source_table(moleculenet, name).labels).float()
+    y = built(name).y
+    assert y.shape == labels.shape
+    assert torch.equal(y.isnan(), labels.isnan())
+    assert torch.equal(y.nan_to_num(-7), labels.nan_to_num(-7))
+
+
+def test_ogb_reads_the_layout_by_name(built, ogb_root: Path) -> None:
+    built("ogbg-molbbbp")
+    allow_pyg_in_torch_load()
+    dataset = PygGraphPropPredDataset(name="ogbg-molbbbp", root=str(ogb_root))
+    assert len(dataset) == 2039
+    assert [len(v) for v in dataset.get_idx_split().values()] == OGB_SPLIT_SIZES["ogbg-molbbbp"]
+
+
+def test_clintox_drops_the_row_ogb_drops(moleculenet: Path, tmp_path: Path) -> None:
+    folder = build_dataset("ogbg-molclintox", moleculenet, tmp_path, progress=False)
+    mapping = pd.read_csv(folder / "mapping" / "mol.csv.gz")
+    assert len(mapping) == 1477
+    assert mapping["mol_id"].tolist() == list(range(1, 1478))
+    assert not mapping["smiles"].str.contains("*", regex=False).any()
+
+
+# Bad input: each stops with a message naming the file, row, column or key.
+
+
+def write_table(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"no such table: .*nope\.csv"):
+        read_table(tmp_path / "nope.csv")
+
+
+def test_missing_column_lists_present_ones(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "assay.csv", "smi,active\nCCO,1\n")
+    with pytest.raises(DataError, match=r"assay\.csv: no SMILES column 'smiles'; "
+                                        r"columns present: smi, active"):
+        read_table(table)
+    with pytest.raises(DataError, match=r"no label column 'tox'; columns present: smi, active"):
+        read_table(table, "smi", ["tox"])
+
+
+@pytest.mark.parametrize(("text", "message"), [("", "is empty"),
+                                               ("smiles,y\n", "has a header but no data rows")])
+def test_empty_table(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        read_table(write_table(tmp_path / "empty.csv", text))
+
+
+def test_non_numeric_label_names_row_and_column(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1\nc1ccccc1,\nCCN,active\n")
+    with pytest.raises(DataError, match=r"row 4 of .*assay\.csv, column 'y': label 'active'"):
+        read_table(table)
+
+
+def test_blank_labels_are_nan(tmp_path: Path) -> None:
+    table = read_table(write_table(tmp_path / "a.tsv", "smiles\ta\tb\nCCO\t1\t\nCCN\t\t0.5\n"))
+    assert np.array_equal(np.isnan(table.labels), [[False, True], [True, False]])
+
+
+def test_classification_label_must_be_binary(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1\nCCN,2\n")
+    with pytest.raises(DataError, match=r"row 3 of .*assay\.csv, column 'y'.* 2 is not 0 or 1"):
+        build_dataset("assay", table, tmp_path, task_type="classification", progress=False)
+
+
+def test_unknown_recipe_key(tmp_path: Path) -> None:
+    recipe = write_table(
+        tmp_path / "mine.yaml",
+        "name: mine\nsource: a.csv\nsmile_column: smi\ntask_type: regression\nmetric: rmse\n",
+    )
+    with pytest.raises(DataError, match=r"mine\.yaml: unknown key 'smile_column' "
+                                        r"\(did you mean 'smiles_column'\?\); valid keys: name"):
+        load_recipe(recipe)
+
+
+def test_unparseable_smiles_carries_rdkit_reason() -> None:
+    with pytest.raises(SmilesError, match="unclosed ring") as err:
+        parse_smiles("C1CC")
+    assert err.value.smiles == "C1CC"
+    assert "unclosed ring" in err.value.reason
+
+
+def test_build_fails_on_unparseable_row(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1.5\nC1CC,2.0\nCC(C,3.0\n")
+    with pytest.raises(DataError, match=r"row 3 of .*assay\.csv: cannot parse SMILES 'C1CC': "
+                                        r"unclosed ring.*\(1 more such rows\)"):
+        build_dataset("assay", table, tmp_path / "root", task_type="regression", progress=False)
+    assert not (tmp_path / "root" / "assay").exists()
+
+
+def test_skip_invalid_reports_rows_and_loads(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1.5\nC1CC,2.0\nc1ccccc1O,3.0\n")
+    folder = build_dataset("assay", table, tmp_path, task_type="regression", split="random",
+                           skip_invalid=True, progress=False)
+    skipped = pd.read_csv(folder / "skipped_rows.csv")
+    assert skipped[["row", "smiles"]].values.tolist() == [[3, "C1CC"]]
+    assert "unclosed ring" in skipped["reason"][0]
+    dataset = load_ogb_dataset("assay", tmp_path)
+    assert dataset.y.flatten().tolist() == [1.5, 3.0]
+
+
+def test_root_that_is_not_a_dataset_never_reaches_ogb_prompt(tmp_path, monkeypatch) -> None:
+    (tmp_path / "ogbg_molbbbp").mkdir()
+    monkeypatch.setattr(builtins, "input", lambda *a: pytest.fail("reached ogb's input()"))
+    with pytest.raises(DataError, match=r"ogbg_molbbbp is not a dataset \(no RELEASE_v1\.txt"):
+        load_ogb_dataset("ogbg-molbbbp", tmp_path)
+
+
+def test_build_refuses_a_foreign_folder(moleculenet: Path, tmp_path: Path) -> None:
+    (tmp_path / "ogbg_molbace").mkdir()
+    (tmp_path / "ogbg_molbace" / "thesis.tex").write_text("precious")
+    with pytest.raises(DataError, match=r"ogbg_molbace exists and is not a dataset folder"):
+        build_dataset("ogbg-molbace", moleculenet, tmp_path, progress=False)
+
+
+def test_interrupted_build_leaves_no_dataset(moleculenet, tmp_path, monkeypatch) -> None:
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_module, "_write_layout", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset("ogbg-molfreesolv", moleculenet, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_download_leaves_no_folder(tmp_path: Path, monkeypatch) -> None:
+    def offline(url):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr("ogb.graphproppred.dataset_pyg.decide_download", offline)
+    with pytest.raises(DataError, match=r"cannot download ogbg-molbbbp .*graphsep data build"):
+        load_ogb_dataset("ogbg-molbbbp", tmp_path)
+    assert not (tmp_path / "ogbg_molbbbp").exists()
+
+
+# The command line: a user's table, built and loaded the same way.
+
+
+def test_cli_builds_a_user_table(moleculenet: Path, tmp_path: Path) -> None:
+    bbbp = pd.read_csv(moleculenet / "bbbp.csv").iloc[:300]
+    table = tmp_path / "penetration.csv"
+    bbbp.rename(columns={"smiles": "smi", "p_np": "penetrates"}).to_csv(table, index=False)
+    argv = ["data", "build", "my-bbbp", "--source", str(table), "--root", str(tmp_path),
+            "--smiles-column", "smi", "--labels", "penetrates", "--task", "classification",
+            "--split", "random", "--seed", "3"]
+    assert main(argv) == 0
+    dataset = load_ogb_dataset("my-bbbp", tmp_path)
+    assert isinstance(dataset, PygGraphPropPredDataset)
+    assert (len(dataset), dataset.num_tasks, dataset.eval_metric) == (300, 1, "rocauc")
+    split = load_split(dataset)
+    for part, index in random_split(300, seed=3).items():
+        assert split[part].tolist() == index.tolist()
+    assert dataset.y.flatten().tolist() == bbbp["p_np"].tolist()
+    expected = smiles2graph(bbbp["smiles"][7])
+    assert torch.equal(dataset[7].edge_attr, torch.from_numpy(expected["edge_feat"]))
+
+
+def test_cli_error_is_one_line(tmp_path: Path, capsys) -> None:
+    argv = ["data", "build", "mine", "--source", str(tmp_path / "gone.csv"), "--root",
+            str(tmp_path), "--task", "regression"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("graphsep: error: no such table:")
+
+
+def test_cli_lists_recipes(capsys) -> None:
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ogbg-molhiv" in out and "32901/4113/4113" in out
