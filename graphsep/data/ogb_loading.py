@@ -89,7 +89,10 @@ def load_ogb_dataset(
     if folder.exists():
         return _open(name, folder, transform, pre_transform)
     if name not in ogb_master().columns:
-        raise DataError(f"no dataset {folder} and no source table given to build it from")
+        raise DataError(
+            f"unknown dataset '{name}': not an OGB name and not built under {root}; build it "
+            f"with `graphsep data build {name} --source TABLE --root {root}`"
+        )
     return _download(name, Path(root), folder, transform, pre_transform)
 
 

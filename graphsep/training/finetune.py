@@ -145,11 +145,10 @@ def finetune(cfg: Config) -> dict[str, Any]:
         )  # fmt: skip
         with open(metrics_path, "a") as f:
             f.write(json.dumps({"metric": task.metric, **row.__dict__}) + "\n")
-        if cfg.progress:
-            tqdm.write(
-                f"epoch {epoch:3d}  loss {loss:.4f}  valid {task.metric} {valid:.4f}  "
-                f"test {test:.4f}  ({row.seconds:.1f}s)"
-            )
+        tqdm.write(
+            f"epoch {epoch:3d}  loss {loss:.4f}  valid {task.metric} {valid:.4f}  "
+            f"test {test:.4f}  ({row.seconds:.1f}s)"
+        )
         if _is_better(valid, best.valid if best else None, task):
             best = row
             scores = {"valid": valid, "test": test}

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+import torch
+from molecules import SHARED_DATA
+
+import train
+from graphsep.config import load_config
+from graphsep.training.checkpoint import load_checkpoint
+from graphsep.training.data import load_property_data
+from graphsep.training.finetune import predict
+from graphsep.training.models import build_predictor
+
+pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
+SMALL = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+def quick_args(data_root, out_dir, *extra):
+    return [
+        "--config", "configs/quickstart.yaml", f"data.root={data_root}", f"out_dir={out_dir}",
+        "train.epochs=2", "train.batch_size=512", *SMALL, *extra,
+    ]  # fmt: skip
+
+
+def test_train_writes_metrics_results_and_a_checkpoint_that_reloads(data_root, tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    assert train.main(quick_args(data_root, out_dir)) == 0
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[-1]["step"] == 8 and all(0.0 <= r["valid"] <= 1.0 for r in rows)
+    results = json.loads((out_dir / "results.json").read_text())
+    best = max(rows, key=lambda r: r["valid"])
+    assert results["best_epoch"] == best["epoch"] and results["test"] == best["test"]
+
+    ckpt = load_checkpoint(out_dir / "best")
+    assert ckpt.meta["task"]["names"] == ["p_np"]
+    assert ckpt.meta["config"]["model"]["dim"] == 32
+    cfg = load_config("configs/quickstart.yaml", [f"data.root={data_root}", *SMALL])
+    data = load_property_data(cfg)
+    model = build_predictor(cfg.model, num_tasks=1)
+    model.load_state_dict(ckpt.state_dict)
+    scores, labels = predict(model, data.test, data.task, torch.device("cpu"))
+    assert data.task.score(scores, labels) == pytest.approx(results["test"], abs=1e-12)
+
+
+def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
+    for name in ("a", "b"):
+        assert train.main(quick_args(data_root, tmp_path / name, "train.epochs=1")) == 0
+    a = load_checkpoint(tmp_path / "a" / "best").state_dict
+    b = load_checkpoint(tmp_path / "b" / "best").state_dict
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["model.nrom=sep"], "unknown key 'model.nrom' (did you mean 'model.norm'?)"),
+        (["model.norm=batch"], "model.norm: invalid value 'batch'; choose one of ['sep', 'share']"),
+        (["train.epochs=many"], "key 'train.epochs'"),
+        (["data.name=ogbg-molnothing", "data.source=null"], "ogbg-molnothing"),
+        (["model.init_from=configs"], "configs is not a graphsep checkpoint"),
+    ],
+)
+def test_bad_input_stops_before_training_with_its_name(data_root, tmp_path, capsys, extra, message):
+    assert train.main(quick_args(data_root, tmp_path / "run", *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_missing_config_file_and_unwritable_out_dir(tmp_path, capsys):
+    assert train.main(["--config", "configs/nope.yaml"]) == 2
+    assert "config file not found: configs/nope.yaml" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert train.main(["--config", "configs/quickstart.yaml", f"out_dir={blocker}/run"]) == 2
+    assert f"out_dir={blocker}/run is not writable" in capsys.readouterr().err
+
+
+def test_a_data_root_that_is_not_a_dataset(tmp_path, capsys):
+    (tmp_path / "ogbg_molbbbp").mkdir()
+    args = ["--config", "configs/quickstart.yaml", f"data.root={tmp_path}", *SMALL]
+    assert train.main([*args, f"out_dir={tmp_path / 'run'}"]) == 2
+    assert "is not a dataset" in capsys.readouterr().err
