@@ -15,6 +15,7 @@ from graphsep.data.encodings import EncodedDataset
 from graphsep.data.ogb_loading import load_ogb_dataset, load_split
 from graphsep.data.sampler import SizeBucketBatchSampler
 from graphsep.data.table import DataError
+from graphsep.data.zinc import ZINC_SUBSET, load_zinc
 from graphsep.training.task import TaskSpec
 
 SPLITS = ("train", "valid", "test")
@@ -81,8 +82,22 @@ def _loader(
     )
 
 
-def load_property_data(cfg: Config) -> PropertyData:
-    """Load (building it first if needed) the dataset of ``cfg.data`` and its split loaders."""
+def _zinc_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
+    splits = load_zinc(cfg.data.name, cfg.data.root)
+    encoded = {
+        name: EncodedDataset(
+            dataset,
+            cache_path=Path(dataset.processed_dir) / f"graphormer_encodings_{name}.pt",
+            progress=cfg.progress,
+        )
+        for name, dataset in splits.items()
+    }
+    task = TaskSpec(["penalized_logP"], "regression", "mae", cfg.data.name)
+    task.fit_scaling(splits["train"].y.view(-1, 1))
+    return encoded, task
+
+
+def _ogb_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
     source = resolve_source(cfg.data.name, cfg.data.source)
     dataset = load_ogb_dataset(cfg.data.name, cfg.data.root, source=source)
     encoded = EncodedDataset(dataset, progress=cfg.progress)
@@ -94,7 +109,13 @@ def load_property_data(cfg: Config) -> PropertyData:
         dataset=cfg.data.name,
     )
     task.fit_scaling(dataset.y[split["train"]].float())
-    subsets = {name: encoded.index_select(split[name]) for name in SPLITS}
+    return {name: encoded.index_select(split[name]) for name in SPLITS}, task
+
+
+def load_property_data(cfg: Config) -> PropertyData:
+    """Load (building it first if needed) the dataset of ``cfg.data`` and its split loaders."""
+    is_zinc = cfg.data.name in ZINC_SUBSET
+    subsets, task = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
     bs, ebs = cfg.train.batch_size, cfg.train.eval_batch_size
     return PropertyData(
         train=_loader(subsets["train"], bs, shuffle=True, seed=cfg.seed, cfg=cfg),

@@ -13,6 +13,7 @@ from torch import Tensor
 
 TASK_TYPES = ("classification", "regression")
 OGB_TEMPLATE = {"rocauc": "ogbg-moltox21", "ap": "ogbg-molpcba", "rmse": "ogbg-molesol"}
+LOWER_IS_BETTER = ("rmse", "mae")
 
 
 @dataclass
@@ -22,7 +23,8 @@ class TaskSpec:
     Args:
         names (list[str]): one name per task (label columns, in OGB's order).
         task_type (str): ``"classification"`` (binary, multi-task) or ``"regression"``.
-        metric (str): OGB metric: ``"rocauc"``, ``"ap"`` or ``"rmse"``.
+        metric (str): OGB metric: ``"rocauc"``, ``"ap"`` or ``"rmse"``; or ``"mae"`` (ZINC,
+            not an OGB dataset).
         dataset (str): dataset name; an OGB name selects OGB's own Evaluator entry.
         target_mean (list[float], optional): regression targets are standardised with these.
         target_std (list[float], optional): see ``target_mean``.
@@ -87,8 +89,12 @@ class TaskSpec:
         """Score user-unit ``predictions`` against ``y`` with OGB's Evaluator.
 
         Returns NaN where OGB cannot score (e.g. no task has both classes), rather than
-        stopping a run in a tiny validation split.
+        stopping a run in a tiny validation split. MAE (ZINC's metric, which OGB's Evaluator
+        lacks) is the mean absolute error over labelled entries.
         """
+        if self.metric == "mae":
+            labelled = ~np.isnan(y)
+            return float(np.abs(predictions[labelled] - y[labelled]).mean())
         try:
             result = self.evaluator().eval({"y_true": y, "y_pred": predictions})
         except RuntimeError:
@@ -98,4 +104,4 @@ class TaskSpec:
     @property
     def higher_is_better(self) -> bool:
         """Whether a larger metric value is better (ROC-AUC, AP) or worse (RMSE)."""
-        return self.metric != "rmse"
+        return self.metric not in LOWER_IS_BETTER
