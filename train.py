@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from graphsep.errors import GraphsepError
+from graphsep.pretrain.loop import pretrain
 from graphsep.training.finetune import finetune
 
 
@@ -31,13 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        results = finetune(cfg)
+        results = pretrain(cfg) if cfg.mode == "pretrain" else finetune(cfg)
     except GraphsepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the last good checkpoint is intact under out_dir", file=sys.stderr)
         return 130
+    if not results:  # ranks other than 0 under torchrun
+        return 0
     print(
         f"best epoch {results['best_epoch']}: valid {results['metric']} {results['valid']:.4f}, "
         f"test {results['test']:.4f} -> {cfg.out_dir}"

@@ -9,8 +9,9 @@ the usual single LayerNorm of MAE, BERT and Graphormer.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from graphsep.nn.batchnorm import GlobalBatchNorm1d
 
 NORM_KINDS = ("sep", "share")
 CLS_NORM_KINDS = ("bn", "ln")
@@ -32,7 +33,8 @@ class SepNorm(nn.Module):
     """Normalize the [CLS] token at position 0 apart from the other tokens.
 
     [CLS] is never padding, so the BatchNorm statistics see only real vectors; the tokens'
-    LayerNorm acts per token, so padding slots never enter any statistic either.
+    LayerNorm acts per token, so padding slots never enter any statistic either. Under DDP the
+    BatchNorm statistics span every process's batch (:class:`GlobalBatchNorm1d`).
 
     Args:
         dim (int): feature size ``D``.
@@ -51,26 +53,16 @@ class SepNorm(nn.Module):
         self.dim = dim
         self.cls_norm_kind = cls_norm
         if cls_norm == "bn":
-            self.cls_norm: nn.Module = nn.BatchNorm1d(dim, eps=eps, momentum=momentum)
+            self.cls_norm: nn.Module = GlobalBatchNorm1d(dim, eps=eps, momentum=momentum)
         else:
             self.cls_norm = nn.LayerNorm(dim, eps=eps)
         self.tok_norm = nn.LayerNorm(dim, eps=eps)
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalize ``x`` of shape ``(B, 1 + N, D)``; returns the same shape."""
-        cls = self._normalize_cls(x[:, 0])  # (B, D)
+        cls = self.cls_norm(x[:, 0])  # (B, D)
         tokens = self.tok_norm(x[:, 1:])  # (B, N, D)
         return torch.cat([cls.unsqueeze(1), tokens], dim=1)
-
-    def _normalize_cls(self, cls: Tensor) -> Tensor:
-        bn = self.cls_norm
-        if isinstance(bn, nn.modules.batchnorm._BatchNorm) and self.training and cls.size(0) == 1:
-            # A lone graph (the last batch of an epoch) has no batch statistics: use the
-            # running ones, as in eval, instead of failing.
-            return F.batch_norm(
-                cls, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
-            )
-        return bn(cls)
 
     def extra_repr(self) -> str:
         """Hyper-parameters shown in ``repr``."""

@@ -27,6 +27,7 @@ FORMAT = "graphsep-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
+TRAIN_STATE_FILE = "train_state.pt"
 
 
 class CheckpointError(GraphsepError, ValueError):
@@ -58,14 +59,23 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_checkpoint(
-    path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]
+    path: str | Path,
+    state_dict: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    train_state: dict[str, Any] | None = None,
+    keep_previous: bool = False,
 ) -> Path:
-    """Write a checkpoint folder atomically.
+    """Write a checkpoint folder atomically (temporary folder, fsync, rename).
 
     Args:
         path (str | Path): the final folder; replaced if present.
         state_dict (dict[str, torch.Tensor]): model weights.
         meta (dict[str, Any]): JSON-serialisable description (config, task, featurizer).
+        train_state (dict[str, Any], optional): optimizer, scheduler, RNG and progress state
+            for resuming, saved as ``train_state.pt`` (tensors and plain types only, so it
+            loads with ``weights_only=True``).
+        keep_previous (bool, optional): keep the replaced folder as ``<path>.prev``, the
+            fallback when the newest one turns out corrupt. (default: ``False``)
 
     Returns:
         Path: ``path``.
@@ -78,17 +88,43 @@ def save_checkpoint(
     header = {"format": FORMAT, "format_version": FORMAT_VERSION}
     full_meta = {**header, "graphsep_version": graphsep.__version__, **meta}
     (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2))
-    for name in (WEIGHTS_FILE, META_FILE):
+    files = [WEIGHTS_FILE, META_FILE]
+    if train_state is not None:
+        torch.save(train_state, tmp / TRAIN_STATE_FILE)
+        files.append(TRAIN_STATE_FILE)
+    for name in files:
         with open(tmp / name, "rb") as f:
             os.fsync(f.fileno())
-    old = path.with_name(f".{path.name}.old")
+    old = previous_path(path) if keep_previous else path.with_name(f".{path.name}.old")
     if path.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    if not keep_previous:
+        shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def previous_path(path: str | Path) -> Path:
+    """Where :func:`save_checkpoint` keeps the replaced folder with ``keep_previous``."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.prev")
+
+
+def load_train_state(path: str | Path) -> dict[str, Any]:
+    """Load ``train_state.pt`` of a checkpoint folder (no arbitrary unpickling).
+
+    Raises:
+        CheckpointError: the file is missing, truncated or not loadable with weights only.
+    """
+    file = Path(path) / TRAIN_STATE_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{path}: {TRAIN_STATE_FILE} is missing (not a resumable checkpoint)")
+    try:
+        return torch.load(file, weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"{file}: corrupt or truncated training state ({err})") from err
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:

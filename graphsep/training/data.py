@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 from ogb.graphproppred import PygGraphPropPredDataset
 from torch.utils.data import DataLoader
 
@@ -16,6 +17,7 @@ from graphsep.data.ogb_loading import load_ogb_dataset, load_split
 from graphsep.data.sampler import SizeBucketBatchSampler
 from graphsep.data.table import DataError
 from graphsep.data.zinc import ZINC_SUBSET, load_zinc
+from graphsep.training.distributed import DistContext, barrier, per_rank_batch_size
 from graphsep.training.task import TaskSpec
 
 SPLITS = ("train", "valid", "test")
@@ -39,9 +41,9 @@ class PropertyData:
     test: DataLoader
     task: TaskSpec
 
-    def set_epoch(self, epoch: int) -> None:
-        """Reshuffle the training batches for ``epoch``."""
-        self.train.batch_sampler.set_epoch(epoch)
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Reshuffle the training batches for ``epoch``, skipping ``start_batch`` (resume)."""
+        self.train.batch_sampler.set_epoch(epoch, start_batch=start_batch)
 
 
 def resolve_source(name: str, source: str | None) -> str | None:
@@ -71,14 +73,24 @@ def _task_type(ogb_task_type: str) -> str:
 
 
 def _loader(
-    dataset: EncodedDataset, batch_size: int, shuffle: bool, seed: int, cfg: Config
+    dataset: EncodedDataset,
+    batch_size: int,
+    shuffle: bool,
+    cfg: Config,
+    ctx: DistContext | None = None,
 ) -> DataLoader:
-    sampler = SizeBucketBatchSampler(dataset.sizes, batch_size, shuffle=shuffle, seed=seed)
+    shards = {"num_replicas": ctx.world_size, "rank": ctx.rank} if ctx else {}
+    sampler = SizeBucketBatchSampler(
+        dataset.sizes, batch_size, shuffle=shuffle, seed=cfg.seed, **shards
+    )
     return DataLoader(
         dataset,
         batch_sampler=sampler,
         collate_fn=GraphCollator(cfg.model.max_hops),
         num_workers=cfg.data.num_workers,
+        # its own generator: creating an iterator would otherwise draw from the global RNG,
+        # shifting the dropout stream of a run resumed mid-epoch
+        generator=torch.Generator().manual_seed(cfg.seed),
     )
 
 
@@ -112,15 +124,26 @@ def _ogb_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
     return {name: encoded.index_select(split[name]) for name in SPLITS}, task
 
 
-def load_property_data(cfg: Config) -> PropertyData:
-    """Load (building it first if needed) the dataset of ``cfg.data`` and its split loaders."""
+def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyData:
+    """Load (building it first if needed) the dataset of ``cfg.data`` and its split loaders.
+
+    Under DDP (``ctx`` with several ranks) the main rank builds and caches the dataset first;
+    each rank then trains on its own shard of every epoch's batches, ``train.batch_size``
+    divided by the number of ranks each. Evaluation loaders cover the whole splits.
+    """
+    ctx = ctx or DistContext(0, 1, torch.device("cpu"))
     is_zinc = cfg.data.name in ZINC_SUBSET
-    subsets, task = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
-    bs, ebs = cfg.train.batch_size, cfg.train.eval_batch_size
+    if ctx.is_main:  # build and cache once, before other ranks read
+        subsets, task = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+    barrier(ctx)
+    if not ctx.is_main:
+        subsets, task = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+    train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
+    ebs = cfg.train.eval_batch_size
     return PropertyData(
-        train=_loader(subsets["train"], bs, shuffle=True, seed=cfg.seed, cfg=cfg),
-        valid=_loader(subsets["valid"], ebs, shuffle=False, seed=cfg.seed, cfg=cfg),
-        test=_loader(subsets["test"], ebs, shuffle=False, seed=cfg.seed, cfg=cfg),
+        train=_loader(subsets["train"], train_bs, shuffle=True, cfg=cfg, ctx=ctx),
+        valid=_loader(subsets["valid"], ebs, shuffle=False, cfg=cfg),
+        test=_loader(subsets["test"], ebs, shuffle=False, cfg=cfg),
         task=task,
     )
 

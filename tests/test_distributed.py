@@ -1,0 +1,125 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from molecules import SHARED_DATA
+
+from graphsep.config import load_config
+from graphsep.nn.batchnorm import GlobalBatchNorm1d
+from graphsep.training.checkpoint import CheckpointError, load_checkpoint
+from graphsep.training.resume import check_same_run, load_resume_point
+
+pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def train_cmd(data_root, out_dir, *extra):
+    return [
+        sys.executable, str(REPO / "train.py"), "--config", "configs/quickstart.yaml",
+        f"data.root={data_root}", f"out_dir={out_dir}", *TINY, *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    # build once, so that runs below (and two ranks) only read it
+    subprocess.run(train_cmd(root, root / "warmup", "train.max_steps=1", "train.epochs=1"),
+                   check=True, cwd=REPO, env=ENV, capture_output=True)  # fmt: skip
+    return root
+
+
+def rows(out_dir):
+    out = [json.loads(r) for r in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in out]
+
+
+def _bn_worker(rank, world, init_file, x, out):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world)  # fmt: skip
+    torch.manual_seed(0)
+    bn = GlobalBatchNorm1d(x.size(1)).train()
+    part = x.chunk(world)[rank].clone().requires_grad_()
+    y = bn(part)
+    (y * torch.arange(y.numel()).view_as(y)).sum().backward()
+    out[rank] = (y.detach(), part.grad, bn.running_mean.clone(), bn.running_var.clone())
+    dist.destroy_process_group()
+
+
+def test_cls_batchnorm_statistics_span_all_processes(tmp_path):
+    x = torch.randn(8, 5, generator=torch.Generator().manual_seed(0)) * 2 + 1
+    out = mp.Manager().dict()
+    mp.spawn(_bn_worker, args=(2, tmp_path / "init", x, out), nprocs=2)
+    whole = x.clone().requires_grad_()
+    bn = torch.nn.BatchNorm1d(5).train()
+    y = bn(whole)
+    weights = torch.cat([torch.arange(20).view(4, 5)] * 2)
+    (y * weights).sum().backward()
+    torch.testing.assert_close(torch.cat([out[0][0], out[1][0]]), y.detach())
+    torch.testing.assert_close(torch.cat([out[0][1], out[1][1]]), whole.grad)
+    torch.testing.assert_close(out[0][2], bn.running_mean)
+    torch.testing.assert_close(out[0][3], bn.running_var)
+
+
+def test_torchrun_two_processes_write_one_log_and_one_checkpoint(data_root, tmp_path):
+    out_dir = tmp_path / "ddp"
+    cmd = train_cmd(data_root, out_dir, "train.epochs=2", "train.batch_size=128")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", *cmd[1:]]
+    done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [r["epoch"] for r in rows(out_dir)] == [1, 2]
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["processes"] == 2 and results["steps"] == 2 * 13  # 1,631 / 128 per epoch
+    assert load_checkpoint(out_dir / "best").meta["task"]["names"] == ["p_np"]
+    assert sorted(p.name for p in out_dir.iterdir() if p.is_dir()) == ["best", "last", "last.prev"]
+
+
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data_root, tmp_path):
+    extra = ("train.epochs=2", "train.batch_size=128", "train.checkpoint_every=3")
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(train_cmd(data_root, whole, *extra), check=True, cwd=REPO, env=ENV,
+                   capture_output=True)  # fmt: skip
+
+    proc = subprocess.Popen(train_cmd(data_root, killed, *extra), cwd=REPO, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    meta = killed / "last" / "meta.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if meta.exists() and json.loads(meta.read_text())["progress"]["batch_in_epoch"] > 0:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = json.loads(meta.read_text())["progress"]
+    assert 0 < stopped_at["batch_in_epoch"] < 13  # killed inside an epoch of 13 batches
+
+    subprocess.run(train_cmd(data_root, killed, *extra, "resume=auto"), check=True, cwd=REPO,
+                   env=ENV, capture_output=True)  # fmt: skip
+    assert rows(killed) == rows(whole)
+    a, b = load_checkpoint(whole / "last").state_dict, load_checkpoint(killed / "last").state_dict
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_truncated_last_checkpoint_falls_back_to_the_previous_one(data_root, tmp_path):
+    out_dir = tmp_path / "run"
+    subprocess.run(train_cmd(data_root, out_dir, "train.epochs=2", "train.batch_size=512"),
+                   check=True, cwd=REPO, env=ENV, capture_output=True)  # fmt: skip
+    weights = out_dir / "last" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="corrupt or truncated weights"):
+        ckpt, state = load_resume_point(out_dir / "last")
+    assert ckpt.path == out_dir / "last.prev" and state["progress"]["epoch"] == 2
+
+    cfg = load_config("configs/quickstart.yaml", [*TINY, "model.norm=share"])
+    with pytest.raises(CheckpointError, match=r"model.norm \(checkpoint 'sep', now 'share'\)"):
+        check_same_run(ckpt.meta["config"], cfg, ckpt.path)
