@@ -66,13 +66,32 @@ class TrainConfig:
     """Optimisation."""
 
     epochs: int = 50
-    batch_size: int = 64  # graphs per optimizer step
+    batch_size: int = 64  # graphs per optimizer step, over all processes under torchrun
     eval_batch_size: int = 256
     lr: float = 2e-4  # peak AdamW learning rate
     weight_decay: float = 0.01
     warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 0
     grad_clip: float = 5.0  # max gradient norm; 0 disables
     max_steps: int = 0  # stop after this many optimizer steps; 0: no limit (for quick tests)
+    checkpoint_every: int = 0  # also write the resumable last/ every K steps; 0: epoch ends only
+
+
+@dataclass
+class PretrainConfig:
+    """Masked atom and bond attribute reconstruction on a SMILES corpus (``mode=pretrain``)."""
+
+    corpus: list[str] = field(default_factory=list)  # SMILES files or globs: csv, tsv, smi (.gz)
+    smiles_column: str = "SMILES"  # column of a csv/tsv corpus; a .smi line's first field
+    max_molecules: int = 0  # use the first N rows of the corpus; 0: all
+    max_atoms: int = 128  # larger molecules are skipped and listed (dense T x T batches)
+    held_out_fraction: float = 0.01  # molecules kept out of training to score reconstruction
+    held_out_max: int = 10000  # cap on held-out molecules; 0: no cap
+    cache_dir: str = "data/pretrain"  # featurized shards, reused while the corpus is unchanged
+    shard_size: int = 10000  # molecules per cache shard and per featurization job
+    num_workers: int = 0  # featurization processes; 0: one per CPU core
+    atom_mask_rate: float = 0.15  # fraction of each molecule's atoms masked
+    bond_mask_rate: float = 0.15  # fraction of each molecule's bonds masked
+    atom_type_weight: float = 3.0  # atom-type loss weight; other atom features weigh 1
 
 
 @dataclass
@@ -87,6 +106,8 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    mode: str = "finetune"  # finetune: a property head on a dataset; pretrain: masked attributes
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -95,6 +116,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.node_kind": ("categorical", "continuous"),
     "model.edge_kind": ("categorical", "continuous", "none"),
     "resume": ("no", "auto"),
+    "mode": ("finetune", "pretrain"),
 }
 
 
@@ -179,6 +201,32 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"model.dim ({cfg.model.dim}) must be divisible by model.num_heads "
             f"({cfg.model.num_heads})"
+        )
+    _validate_pretrain(cfg.pretrain, cfg.mode)
+
+
+def _validate_pretrain(cfg: PretrainConfig, mode: str) -> None:
+    """Check the pretraining section: rates in (0, 1), sizes positive, a corpus to read."""
+    for key in ("atom_mask_rate", "bond_mask_rate"):
+        value = getattr(cfg, key)
+        if not 0.0 < value < 1.0:
+            raise ConfigError(f"pretrain.{key}: must lie in (0, 1), got {value}")
+    if not 0.0 < cfg.held_out_fraction < 1.0:
+        raise ConfigError(
+            f"pretrain.held_out_fraction: must lie in (0, 1), got {cfg.held_out_fraction}"
+        )
+    if cfg.max_atoms > 32767:
+        raise ConfigError(f"pretrain.max_atoms: at most 32767 (int16 cache), got {cfg.max_atoms}")
+    for key in ("max_molecules", "held_out_max", "num_workers"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"pretrain.{key}: must be >= 0, got {getattr(cfg, key)}")
+    for key in ("shard_size", "max_atoms", "atom_type_weight"):
+        if getattr(cfg, key) <= 0:
+            raise ConfigError(f"pretrain.{key}: must be positive, got {getattr(cfg, key)}")
+    if mode == "pretrain" and not cfg.corpus:
+        raise ConfigError(
+            "pretrain.corpus: no SMILES file given; set it to one or more files, e.g. "
+            "pretrain.corpus=[../shared/data/pretrain/moses_zinc_train.csv.gz]"
         )
 
 

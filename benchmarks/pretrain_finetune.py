@@ -1,0 +1,181 @@
+"""Pretrained vs from scratch, each with SepNorm and ShareNorm, several seeds, OGB scaffold splits.
+
+    python benchmarks/pretrain_finetune.py --seeds 0 1 2
+    python benchmarks/pretrain_finetune.py --datasets molbbbp --seeds 0 --work /tmp/pf \\
+        model.dim=32 model.depth=1 model.num_heads=4 train.epochs=1 \\
+        --pretrain-overrides pretrain.max_molecules=2000          # a smoke check
+
+First the corpus is featurized once, then ``configs/pretrain_zinc.yaml`` pretrains one encoder
+per norm (the norm is part of the architecture), side by side, into ``<work>/pretrain/<norm>/``.
+Each dataset is then finetuned from scratch with ``finetune_sep_vs_share.run_pair`` (into
+``<work>/<dataset>/<norm>-s<seed>/``) and from the pretrained encoder of its norm (into
+``<work>/pretrained/<dataset>/<norm>-s<seed>/``), share and sep side by side, one CPU thread each.
+Every run whose ``results.json`` exists is skipped, so a killed benchmark resumes. Positional
+``key=value`` overrides go to every run, pretraining included (the architecture must match);
+``--pretrain-overrides`` only to pretraining. The table (test metric mean ± std over seeds, the
+mean over datasets, Hu et al.'s GIN anchors, the pretraining budget) goes to
+``benchmarks/results/pretrain_finetune.{json,md}`` with machine, date and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from common import REPO, RESULTS, SHARED_DATA, provenance
+from finetune_sep_vs_share import MOLECULENET, NORMS, TABLES, prepare, run_pair, summarize
+
+from graphsep.config import load_config
+from graphsep.pretrain.corpus import load_corpus
+
+DATASETS = ("molbbbp", "molbace", "molclintox", "molsider", "moltox21", "molhiv")
+CORPUS = SHARED_DATA / "pretrain" / "moses_zinc_train.csv.gz"
+PRETRAIN_CONFIG = REPO / "configs" / "pretrain_zinc.yaml"
+HU_ET_AL = {
+    "ogbg-molbbbp": (65.8, 64.3), "ogbg-molbace": (70.1, 79.3), "ogbg-molclintox": (58.0, 71.8),
+    "ogbg-molsider": (57.3, 61.0), "ogbg-moltox21": (74.0, 76.7), "ogbg-molhiv": (75.3, 77.2),
+}  # fmt: skip
+"""Hu et al. 2020, GIN, scaffold split, test ROC-AUC: no pretraining -> attribute masking."""
+
+
+def launch(jobs: list[tuple[list[str], Path]]) -> None:
+    """Run ``train.py`` argument lists side by side, one thread each, logging into out_dir."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    running = []
+    for args, out_dir in jobs:
+        cmd = [
+            sys.executable,
+            str(REPO / "train.py"),
+            *args,
+            f"out_dir={out_dir}",
+            "progress=false",
+        ]
+        print(" ".join(cmd), flush=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log = open(out_dir / "train.log", "w")  # noqa: SIM115 - closed after wait
+        running.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log), log))
+    for job, log in running:
+        if job.wait() != 0:
+            raise SystemExit(f"run failed, see {log.name}")
+        log.close()
+
+
+def pretrain_args(args: argparse.Namespace) -> list[str]:
+    """Overrides of ``configs/pretrain_zinc.yaml`` for this benchmark's pretraining runs."""
+    cache = f"pretrain.cache_dir={args.work / 'pretrain_cache'}"
+    return [f"pretrain.corpus=[{CORPUS}]", cache, *args.overrides, *args.pretrain_overrides]
+
+
+def pretrain_both(args: argparse.Namespace) -> dict[str, dict]:
+    """Featurize the corpus once, then pretrain share and sep side by side; their results."""
+    overrides = pretrain_args(args)
+    load_corpus(load_config(PRETRAIN_CONFIG, overrides).pretrain)  # before two runs race to
+    out = {norm: args.work / "pretrain" / norm for norm in NORMS}
+    todo = [n for n in NORMS if not (out[n] / "results.json").exists()]
+    launch(
+        [(["--config", str(PRETRAIN_CONFIG), *overrides, f"model.norm={n}"], out[n]) for n in todo]
+    )
+    return {n: json.loads((out[n] / "results.json").read_text()) for n in NORMS}
+
+
+def run_pretrained_pair(dataset: str, seed: int, args: argparse.Namespace) -> list[dict]:
+    """Finetune share and sep from their pretrained encoders for one seed; both results."""
+    out = {n: args.work / "pretrained" / dataset / f"{n}-s{seed}" for n in NORMS}
+    common = [
+        "--config", str(REPO / "configs" / f"{dataset}.yaml"),
+        f"data.source={MOLECULENET / TABLES[dataset]}", f"data.root={args.work / 'data'}",
+        f"seed={seed}", *args.overrides,
+    ]  # fmt: skip
+    checkpoint = {n: args.work / "pretrain" / n / "best" for n in NORMS}
+    todo = [n for n in NORMS if not (out[n] / "results.json").exists()]
+    launch(
+        [([*common, f"model.norm={n}", f"model.init_from={checkpoint[n]}"], out[n]) for n in todo]
+    )
+    return [json.loads((out[n] / "results.json").read_text()) for n in NORMS]
+
+
+def mean_over_datasets(runs: list[dict]) -> dict[str, tuple[float, float]]:
+    """Per norm: the mean over datasets of each seed's test metric, then mean ± std over seeds."""
+    out = {}
+    for norm in NORMS:
+        by_seed: dict[int, list[float]] = {}
+        for r in runs:
+            if r["norm"] == norm:
+                by_seed.setdefault(r["seed"], []).append(r["test"])
+        means = [statistics.fmean(v) for v in by_seed.values()]
+        out[norm] = (statistics.fmean(means), statistics.stdev(means) if len(means) > 1 else 0.0)
+    return out
+
+
+def _cell(mean: float, std: float) -> str:
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def markdown(tables: dict, means: dict, budget: dict, stamp: dict, args: argparse.Namespace) -> str:
+    variants = [(v, n) for v in ("scratch", "pretrained") for n in ("share", "sep")]
+    sep = budget["sep"]
+    lines = [
+        f"Test metric mean ± std over seeds {args.seeds}; OGB scaffold splits; overrides: "
+        f"{' '.join(args.overrides) or 'none'}.",
+        "Pretraining (configs/pretrain_zinc.yaml, "
+        f"{' '.join(args.pretrain_overrides) or 'as is'}): "
+        f"{sep['molecules']:,} molecules, {sep['epochs_run']} epochs, {sep['steps']:,} steps, "
+        f"{sep['hours']:.2f} h (sep), {budget['share']['hours']:.2f} h (share).",
+        f"Machine: {stamp['machine']}, {stamp['cpu_cores']} cores, GPU {stamp['gpu']}; "
+        f"{stamp['date']}; commit {stamp['commit']}.",
+        "",
+        "| dataset | " + " | ".join(f"{v} {n}" for v, n in variants)
+        + " | GIN (Hu et al.) scratch → masking |",
+        "|---" * (len(variants) + 2) + "|",
+    ]  # fmt: skip
+    for dataset in tables["scratch"]:
+        cells = [
+            _cell(e["test_mean"], e["test_std"]) if (e := tables[v][dataset].get(n)) else "-"
+            for v, n in variants
+        ]
+        anchor = "{} → {}".format(*HU_ET_AL[dataset]) if dataset in HU_ET_AL else "-"
+        lines.append(f"| {dataset} | " + " | ".join(cells) + f" | {anchor} |")
+    mean_cells = [_cell(*means[v][n]) for v, n in variants]
+    lines.append("| mean over datasets | " + " | ".join(mean_cells) + " | |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--work", type=Path, default=REPO / "benchmarks" / "work" / "pretrain_finetune"
+    )
+    parser.add_argument("--pretrain-overrides", nargs="+", default=[])
+    parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
+    args = parser.parse_args()
+    budget = pretrain_both(args)
+    runs: dict[str, list[dict]] = {"scratch": [], "pretrained": []}
+    for dataset in args.datasets:
+        prepare(dataset, args.work)
+        for seed in args.seeds:
+            runs["scratch"] += run_pair(dataset, seed, args.work, args.overrides)
+            runs["pretrained"] += run_pretrained_pair(dataset, seed, args)
+    tables = {variant: summarize(r) for variant, r in runs.items()}
+    means = {variant: mean_over_datasets(r) for variant, r in runs.items()}
+    stamp = provenance()
+    text = markdown(tables, means, budget, stamp, args)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "pretrain_finetune.md").write_text(text)
+    payload = {
+        "provenance": stamp, "overrides": args.overrides,
+        "pretrain_overrides": args.pretrain_overrides, "pretraining": budget,
+        "results": tables, "means": means, "runs": runs,
+    }  # fmt: skip
+    (RESULTS / "pretrain_finetune.json").write_text(json.dumps(payload, indent=2))
+
+
+if __name__ == "__main__":
+    main()

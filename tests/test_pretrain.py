@@ -1,0 +1,280 @@
+import gzip
+import json
+
+import pytest
+import torch
+from molecules import SHARED_DATA, mol_graph
+
+import train
+from graphsep.config import load_config
+from graphsep.data.collate import collate_graphs
+from graphsep.data.featurize import smiles_to_graph
+from graphsep.nn.model import GraphTransformer
+from graphsep.pretrain.corpus import PretrainCorpus, build_cache, cache_folder, load_corpus
+from graphsep.pretrain.heads import atom_feature_weights, reconstruction_loss
+from graphsep.pretrain.loop import build_pretrain_model, evaluate, load_pretrain_data
+from graphsep.pretrain.masking import MaskSampler, draw_masks, mask_generator
+from graphsep.training.checkpoint import CheckpointError, load_checkpoint
+from graphsep.training.models import build_predictor, init_encoder_from
+from graphsep.training.optim import build_optimizer
+
+ZINC = SHARED_DATA / "pretrain" / "moses_zinc_train.csv.gz"
+needs_data = pytest.mark.skipif(not ZINC.exists(), reason="needs ../shared/data")
+TINY = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
+
+
+def small_encoder(norm="sep"):
+    cfg = load_config(
+        None, [*TINY, f"model.norm={norm}", "model.dropout=0", "model.attn_dropout=0"]
+    )
+    return GraphTransformer(**cfg.model.architecture()).eval()
+
+
+def all_atoms(batch):
+    masked = batch.mask.clone()
+    masked[:, 0] = False
+    return masked
+
+
+@pytest.mark.parametrize("norm", ["sep", "share"])
+@pytest.mark.parametrize("pair", [("CCO", "CCN"), ("c1ccccc1O", "c1ccncc1O")])
+def test_with_every_atom_masked_the_input_carries_no_atom_identity(norm, pair):
+    model = small_encoder(norm)
+    a, b = (collate_graphs([mol_graph(s)], max_hops=5) for s in pair)
+    assert torch.equal(a.edge_attr, b.edge_attr) and not torch.equal(a.x, b.x)
+    tokens_a, _, bias_a = model.embedding(a, all_atoms(a))
+    tokens_b, _, bias_b = model.embedding(b, all_atoms(b))
+    assert torch.equal(tokens_a, tokens_b) and torch.equal(bias_a, bias_b)
+    assert torch.equal(model(a, all_atoms(a))[1], model(b, all_atoms(b))[1])
+    assert not torch.equal(model.embedding(a)[0], model.embedding(b)[0])  # unmasked: they differ
+
+
+def test_a_masked_bond_reaches_no_edge_encoding_input():
+    model = small_encoder()
+    batch = collate_graphs([mol_graph("CC(=O)Nc1ccccc1")], max_hops=5)
+    src, dst = batch.edge_index
+    bond = ((src == 2) & (dst == 4)) | ((src == 4) & (dst == 2))  # C(=O)-N: atoms 1, 3
+    assert bond.sum() == 2
+    rows = bond.nonzero().squeeze(1)
+    assert torch.isin(batch.path_edges[..., 1:], rows).any()  # multi-hop paths run through it
+
+    def edge_bias(edge_attr, masked):
+        changed = collate_graphs([mol_graph("CC(=O)Nc1ccccc1")], max_hops=5)
+        changed.edge_attr = edge_attr
+        return model.embedding(changed, masked_edges=masked)[2]
+
+    other = batch.edge_attr.clone()
+    other[bond] = torch.tensor([1, 3, 1])  # another bond type, stereo and conjugation
+    assert torch.equal(edge_bias(batch.edge_attr, bond), edge_bias(other, bond))
+    unmasked = torch.zeros_like(bond)
+    assert not torch.equal(edge_bias(batch.edge_attr, unmasked), edge_bias(other, unmasked))
+
+
+def test_masks_are_per_molecule_reproducible_and_change_across_epochs():
+    smiles = ["CCO", "c1ccccc1CC(=O)O", "CCN(CC)CC", "[Na+].[Cl-]", "CC(=O)Nc1ccccc1"]
+    batch = collate_graphs([mol_graph(s) for s in smiles], max_hops=5)
+    sampler = MaskSampler(atom_rate=0.15, bond_rate=0.3, seed=3)
+    masks = sampler(batch, epoch=1, batch_index=5)
+    again = sampler(batch, epoch=1, batch_index=5)
+    assert all(
+        torch.equal(getattr(masks, k), getattr(again, k)) for k in ("atoms", "edges", "bonds")
+    )
+    for other in (
+        sampler(batch, 2, 5),
+        sampler(batch, 1, 6),
+        MaskSampler(0.15, 0.3, 4)(batch, 1, 5),
+    ):
+        assert not torch.equal(masks.atoms, other.atoms) or not torch.equal(
+            masks.edges, other.edges
+        )
+    # round(rate * n), at least one, per molecule; never [CLS] or padding
+    assert masks.atoms.sum(1).tolist() == [1, 2, 1, 1, 2]
+    assert not masks.atoms[:, 0].any() and not masks.atoms[~batch.mask].any()
+    # a masked bond hides both directions; the targets are one edge per masked bond
+    src, dst = batch.edge_index
+    hidden = set(zip(src[masks.edges].tolist(), dst[masks.edges].tolist(), strict=True))
+    assert all((d, s) in hidden for s, d in hidden)
+    assert masks.bonds.numel() == len(hidden) // 2 == 1 + 3 + 2 + 0 + 3
+    assert masks.edges[masks.bonds].all()
+
+
+def test_mask_rate_one_half_masks_half_of_a_large_molecule():
+    batch = collate_graphs([mol_graph("C" * 40)], max_hops=5)
+    masks = draw_masks(batch, 0.5, 0.5, mask_generator(0, 1, 0))
+    assert masks.atoms.sum() == 20 and masks.bonds.numel() == 20  # 39 bonds: round(19.5) = 20
+
+
+@pytest.fixture(scope="module")
+def zinc_args(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("pretrain_cache")
+    return [
+        "mode=pretrain", f"pretrain.corpus=[{ZINC}]", "pretrain.max_molecules=3000",
+        f"pretrain.cache_dir={cache}", "pretrain.num_workers=1", "pretrain.held_out_fraction=0.1",
+    ]  # fmt: skip
+
+
+@needs_data
+def test_masked_atom_type_accuracy_rises_above_the_majority_class(zinc_args):
+    overrides = [
+        *zinc_args, "model.dim=64", "model.depth=1", "model.num_heads=4", "progress=false",
+        "model.dropout=0", "model.attn_dropout=0", "train.batch_size=64",
+    ]  # fmt: skip
+    cfg = load_config(None, overrides)
+    torch.manual_seed(0)
+    data = load_pretrain_data(cfg)
+    assert len(data.train.dataset) == 2700 and len(data.held_out.dataset) == 300
+    model = build_pretrain_model(cfg.model)
+    optimizer = build_optimizer(model, 3e-3, 0.0)
+    masks, weights = MaskSampler(0.15, 0.15, seed=0), atom_feature_weights(3.0)
+    for epoch in (1, 2, 3, 4):  # 4 x 43 = 172 steps
+        data.train.batch_sampler.set_epoch(epoch)
+        for index, batch in enumerate(data.train):
+            loss, _ = reconstruction_loss(model(batch, masks(batch, epoch, index)), weights)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    scores = evaluate(model, data.held_out, masks, torch.device("cpu"), weights)
+    assert scores.majority["atom_type"] == pytest.approx(0.75, abs=0.03)  # mostly carbon
+    assert scores.accuracy["atom_type"] > scores.majority["atom_type"] + 0.04
+    assert scores.accuracy["bond_type"] > scores.majority["bond_type"] + 0.2
+
+
+@pytest.fixture(scope="module")
+def pretrained(zinc_args, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("pretrained") / "run"
+    args = [
+        "--config", "configs/pretrain_quick.yaml", *zinc_args, *TINY, f"out_dir={out_dir}",
+        "train.epochs=2", "train.batch_size=512",  # 6 steps per epoch
+    ]  # fmt: skip
+    assert train.main(args) == 0
+    return out_dir
+
+
+@pytest.fixture(scope="module")
+def bbbp_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+@needs_data
+def test_pretrain_writes_metrics_and_a_checkpoint_finetuning_starts_from(
+    pretrained, bbbp_root, tmp_path
+):
+    rows = [json.loads(r) for r in (pretrained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["step"] == 12
+    assert set(rows[0]["accuracy"]) >= {"atom_type", "chirality", "bond_type", "conjugated"}
+    results = json.loads((pretrained / "results.json").read_text())
+    assert results["valid"] == min(r["heldout_loss"] for r in rows)
+    assert results["molecules"] == 3000 and results["heldout_molecules"] == 300
+    saved = load_checkpoint(pretrained / "best")
+    assert saved.meta["kind"] == "pretrain" and saved.meta["corpus"]["molecules"] == 3000
+    assert any(k.startswith("atom_head.") for k in saved.state_dict)
+
+    finetune = [
+        "--config", "configs/quickstart.yaml", *TINY, f"data.root={bbbp_root}",
+        f"model.init_from={pretrained / 'best'}", "train.epochs=1", "train.max_steps=3",
+    ]  # fmt: skip
+    assert train.main([*finetune, f"out_dir={tmp_path / 'finetuned'}"]) == 0
+    assert (tmp_path / "finetuned" / "best").is_dir()
+
+    cfg = load_config("configs/quickstart.yaml", TINY)
+    model = build_predictor(cfg.model, num_tasks=1)
+    init_encoder_from(model, str(pretrained / "best"), cfg.model)
+    loaded = model.encoder.state_dict()
+    encoder = {k.removeprefix("encoder."): v for k, v in saved.state_dict.items()}
+    assert loaded.keys() == {k for k in encoder if k in loaded} and len(loaded) > 10
+    assert all(torch.equal(loaded[k], encoder[k]) for k in loaded)
+
+
+@needs_data
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("model.norm=share", "model.norm (checkpoint 'sep', config 'share')"),
+        ("model.cls_norm=ln", "model.cls_norm (checkpoint 'bn', config 'ln')"),
+        ("model.dim=64", "model.dim (checkpoint 32, config 64)"),
+    ],
+)
+def test_init_from_a_different_architecture_names_the_keys(pretrained, override, named):
+    cfg = load_config("configs/quickstart.yaml", [*TINY, override])
+    model = build_predictor(cfg.model, num_tasks=1)
+    with pytest.raises(CheckpointError, match="architecture differs") as err:
+        init_encoder_from(model, str(pretrained / "best"), cfg.model)
+    assert named in str(err.value)
+
+
+@needs_data
+def test_finetune_with_a_mismatching_init_from_stops_naming_the_keys(
+    pretrained, bbbp_root, tmp_path, capsys
+):
+    args = [
+        "--config", "configs/quickstart.yaml", *TINY, "model.norm=share", "model.depth=2",
+        f"model.init_from={pretrained / 'best'}", f"out_dir={tmp_path / 'run'}",
+        f"data.root={bbbp_root}",
+    ]  # fmt: skip
+    assert train.main(args) == 2
+    err = capsys.readouterr().err
+    assert "model.norm (checkpoint 'sep', config 'share')" in err
+    assert "model.depth (checkpoint 1, config 2)" in err
+
+
+def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
+    csv = tmp_path / "part-1.csv"
+    csv.write_text("id,smi\n1,CCO\n2,C1CC\n3,\n4,c1ccccc1O\n")
+    smi = tmp_path / "part-2.smi.gz"
+    with gzip.open(smi, "wt") as f:
+        f.write("CC(=O)O acetic\n\nnot_a_smiles\n[Na+].[Cl-]\n" + "C" * 30 + "\n")
+    cfg = load_config(None, [
+        "mode=pretrain", f"pretrain.corpus=[{csv},{tmp_path}/*.smi.gz]",
+        "pretrain.smiles_column=smi",
+        "pretrain.shard_size=2", "pretrain.num_workers=1", "pretrain.max_atoms=20",
+        f"pretrain.cache_dir={tmp_path / 'cache'}",
+    ])  # fmt: skip
+    corpus = load_corpus(cfg.pretrain, progress=False)
+    assert corpus.manifest["rows"] == 8 and len(corpus) == 4 and len(corpus.manifest["shards"]) == 4
+    report = corpus.report.read_text().splitlines()
+    assert report[0] == "file\tline\tsmiles\treason"
+    bad = [line.split("\t")[:3] for line in report[1:]]
+    assert bad == [[str(csv), "3", "C1CC"], [str(csv), "4", ""], [str(smi), "3", "not_a_smiles"],
+                   [str(smi), "5", "C" * 30]]  # fmt: skip
+    assert "more than pretrain.max_atoms=20" in report[-1]
+    for index, smiles in enumerate(["CCO", "c1ccccc1O", "CC(=O)O", "[Na+].[Cl-]"]):
+        want, got = smiles_to_graph(smiles), corpus[index]
+        assert torch.equal(got.x, torch.from_numpy(want["node_feat"]))
+        assert torch.equal(got.edge_index, torch.from_numpy(want["edge_index"]))
+        assert torch.equal(got.edge_attr, torch.from_numpy(want["edge_feat"]))
+    assert corpus.sizes.tolist() == [3, 7, 4, 2]
+    # a second load reuses the cache; an interrupted build resumes from its finished shards
+    folder = cache_folder([csv, smi], cfg.pretrain)
+    assert PretrainCorpus(folder).manifest == corpus.manifest
+    (folder / "manifest.json").unlink()
+    (folder / "shard-00001.pt").unlink()
+    assert build_cache([csv, smi], cfg.pretrain, folder, progress=False) == corpus.manifest
+
+
+@pytest.mark.parametrize(
+    "content, overrides, message",
+    [
+        ("", [], "is empty"),
+        ("SMILES\n", [], "no SMILES rows in"),
+        ("SMILES\nC1CC\nxyz\n", [], "none of the 2 SMILES gave a molecule; reasons in"),
+        ("smi,name\nCCO,ethanol\n", [], "no SMILES column 'SMILES' (pretrain.smiles_column); "
+         "columns present: smi, name"),
+        ("SMILES\nCCO\n", ["pretrain.atom_mask_rate=1.5"],
+         "pretrain.atom_mask_rate: must lie in (0, 1), got 1.5"),
+        ("SMILES\nCCO\n", ["pretrain.bond_mask_rate=0"],
+         "pretrain.bond_mask_rate: must lie in (0, 1), got 0"),
+        ("SMILES\nCCO\n", ["pretrain.corpus=[]"], "pretrain.corpus: no SMILES file given"),
+        ("SMILES\nCCO\n", ["pretrain.corpus=[nowhere/*.csv]"], "no file matches 'nowhere/*.csv'"),
+        ("SMILES\nCCO\n", ["model.node_kind=continuous"], "model.node_kind and model.edge_kind"),
+    ],
+)  # fmt: skip
+def test_bad_pretraining_input_stops_with_its_name(tmp_path, capsys, content, overrides, message):
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text(content)
+    args = [
+        "mode=pretrain", f"pretrain.corpus=[{corpus}]", f"pretrain.cache_dir={tmp_path / 'c'}",
+        "pretrain.num_workers=1", f"out_dir={tmp_path / 'run'}", *TINY, *overrides,
+    ]  # fmt: skip
+    assert train.main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
