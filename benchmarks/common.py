@@ -34,3 +34,11 @@ def provenance() -> dict[str, str | int]:
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
+
+
+def stamp_line(stamp: dict[str, str | int]) -> str:
+    """One line naming the machine, date and commit of a result."""
+    return (
+        f"Machine: {stamp['machine']}, {stamp['cpu_cores']} cores, GPU {stamp['gpu']}, "
+        f"torch {stamp['torch']}; {stamp['date']}; commit {stamp['commit']}."
+    )

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import MOLECULENET, REPO, RESULTS, provenance
+from common import MOLECULENET, REPO, RESULTS, provenance, stamp_line
 
 from graphsep.data.encodings import EncodedDataset
 from graphsep.data.ogb_loading import load_ogb_dataset
@@ -30,6 +30,12 @@ TABLES = {
     "molesol": "delaney.csv", "molfreesolv": "freesolv.csv", "mollipo": "lipo.csv",
 }  # fmt: skip
 NORMS = ("share", "sep")
+
+
+def finished(dataset: str, seed: int, work: Path) -> list[dict]:
+    """Results of the runs of this dataset and seed that have finished."""
+    results = [work / dataset / f"{norm}-s{seed}" / "results.json" for norm in NORMS]
+    return [json.loads(path.read_text()) for path in results if path.exists()]
 
 
 def run_pair(dataset: str, seed: int, work: Path, extra: list[str]) -> list[dict]:
@@ -54,8 +60,7 @@ def run_pair(dataset: str, seed: int, work: Path, extra: list[str]) -> list[dict
         if job.wait() != 0:
             raise SystemExit(f"run failed, see {log.name}")
         log.close()
-    results = [work / dataset / f"{norm}-s{seed}" / "results.json" for norm in NORMS]
-    return [json.loads(path.read_text()) for path in results]
+    return finished(dataset, seed, work)
 
 
 def prepare(dataset: str, work: Path) -> None:
@@ -83,17 +88,17 @@ def summarize(runs: list[dict]) -> dict:
 
 def markdown(table: dict, stamp: dict, args: argparse.Namespace) -> str:
     lines = [
-        f"Finetuning from scratch, test metric mean ± std over seeds {args.seeds} "
-        f"(overrides: {' '.join(args.overrides) or 'none'}).",
-        f"Machine: {stamp['machine']}, {stamp['cpu_cores']} cores, GPU {stamp['gpu']}; "
-        f"{stamp['date']}; commit {stamp['commit']}.",
+        "Finetuning from scratch, OGB scaffold split: test metric x100, mean ± std over seeds "
+        f"(n = seeds finished); overrides: {' '.join(args.overrides) or 'none'}.",
+        stamp_line(stamp),
         "",
         "| dataset | metric | ShareNorm | SepNorm |",
         "|---|---|---|---|",
     ]
     for dataset, norms in table.items():
         cells = [
-            f"{100 * norms[n]['test_mean']:.2f} ± {100 * norms[n]['test_std']:.2f}"
+            f"{100 * norms[n]['test_mean']:.2f} ± {100 * norms[n]['test_std']:.2f} "
+            f"(n={len(norms[n]['test'])})"
             if n in norms else "-"
             for n in ("share", "sep")
         ]
@@ -107,10 +112,16 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["molbbbp", "molhiv"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work")
+    parser.add_argument(
+        "--summarize", action="store_true", help="only summarize the runs that have finished"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
     args = parser.parse_args()
     runs = []
     for dataset in args.datasets:
+        if args.summarize:
+            runs += [r for seed in args.seeds for r in finished(dataset, seed, args.work)]
+            continue
         prepare(dataset, args.work)
         for seed in args.seeds:
             runs += run_pair(dataset, seed, args.work, args.overrides)
