@@ -4,7 +4,8 @@
 
 Each run is ``train.py`` in a subprocess writing ``<work>/<dataset>/<norm>-s<seed>/``; the share
 and sep runs of a seed go side by side, one CPU thread each (two threads each would oversubscribe
-2 cores). A run whose ``results.json`` exists is skipped, so a killed benchmark resumes.
+2 cores). A run whose ``results.json`` exists is skipped, and an interrupted one continues from
+its ``last/`` checkpoint (``resume=auto``), so a killed benchmark resumes where it stopped.
 The summary (test metric mean ± std per dataset and norm) goes to
 ``benchmarks/results/finetune_sep_vs_share.{json,md}`` with machine, date and commit.
 """
@@ -50,7 +51,8 @@ def run_pair(dataset: str, seed: int, work: Path, extra: list[str]) -> list[dict
             sys.executable, str(REPO / "train.py"),
             "--config", str(REPO / "configs" / f"{dataset}.yaml"),
             f"data.source={MOLECULENET / TABLES[dataset]}", f"data.root={work / 'data'}",
-            f"out_dir={out_dir}", f"model.norm={norm}", f"seed={seed}", "progress=false", *extra,
+            f"out_dir={out_dir}", f"model.norm={norm}", f"seed={seed}", "progress=false",
+            "resume=auto", *extra,
         ]  # fmt: skip
         print(" ".join(cmd), flush=True)
         out_dir.mkdir(parents=True, exist_ok=True)
