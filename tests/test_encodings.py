@@ -101,6 +101,13 @@ def test_next_hop_walks_a_shortest_path(molecules):
         assert torch.equal(distance[k, j], distance[i, j] - 1)  # one hop closer: length = d
         assert torch.equal(next_hop.diagonal(), torch.arange(n))
         assert (next_hop[distance == UNREACHABLE_DISTANCE] == NO_EDGE).all()
+        # walking d hops from i reaches j
+        reachable = distance >= 0
+        walker = torch.arange(n).view(n, 1).expand(n, n)
+        for hop in range(int(distance.max()) + 1):
+            arrived = walker == torch.arange(n)
+            assert torch.equal(arrived[reachable], (distance <= hop)[reachable])
+            walker = torch.where(reachable, next_hop.clamp(min=0).gather(0, walker), walker)
 
 
 def test_tiny_molecules_by_hand():

@@ -39,32 +39,24 @@ def collate_graphs(graphs: Sequence[Data], max_hops: int) -> GraphBatch:
         raise ValueError("collate_graphs: empty list of graphs")
     graphs = _with_encodings(graphs)
     sizes = torch.tensor([g.num_nodes for g in graphs])  # (B,)
-    n_max = int(sizes.max())
-    node_mask = torch.arange(n_max) < sizes.unsqueeze(1)  # (B, N)
-    pair_mask = node_mask.unsqueeze(2) & node_mask.unsqueeze(1)  # (B, N, N)
-    mask = torch.cat([node_mask.new_ones(len(graphs), 1), node_mask], dim=1)  # (B, T)
-
+    slots = int(sizes.max()) + 1
+    slot = torch.arange(slots)
+    atom_mask = (slot >= 1) & (slot <= sizes.unsqueeze(1))  # (B, T): real atoms, not [CLS]
+    mask = atom_mask | (slot == 0)  # (B, T)
+    # every tensor is built in slot space: no copies from an atoms-only (B, N, N) grid
+    atom_index = atom_mask.view(-1).nonzero().squeeze(1)  # (V,) graph-major, as torch.cat
+    pair_mask = atom_mask.unsqueeze(2) & atom_mask.unsqueeze(1)  # (B, T, T)
+    pair_index = pair_mask.view(-1).nonzero().squeeze(1)  # graph, row, column: the flat order
     edge_graph, src, dst = _edges(graphs)
-    edge_id = torch.full((len(graphs), n_max, n_max), NO_EDGE, dtype=torch.long)
-    edge_id[edge_graph, src, dst] = torch.arange(src.numel())
-    # positions of real pairs in (B, N, N): graph, row, column, the order of the flat tensors
-    pair_index = pair_mask.view(-1).nonzero().squeeze(1)
-    next_hop = _dense_pairs([g.next_hop for g in graphs], pair_index, pair_mask.shape, NO_EDGE)
-    atom_distance = _dense_pairs(
-        [g.distance for g in graphs], pair_index, pair_mask.shape, PAD_DISTANCE
-    )
-    hops = min(max_hops, max(int(atom_distance.max()), 0))  # later hops are all NO_EDGE
-    paths = trace_path_edges(next_hop, edge_id, hops)  # (B, N, N, hops)
-
-    slots = n_max + 1
+    distance = _distance(graphs, pair_index, mask)
     return GraphBatch(
-        x=_dense_nodes(_node_features(graphs), node_mask),
+        x=_dense_nodes(_node_features(graphs), atom_index, mask.shape),
         mask=mask,
-        degree=_dense_nodes(torch.cat([g.degree for g in graphs]).long(), node_mask),
-        distance=_with_cls(atom_distance, mask, CLS_DISTANCE, PAD_DISTANCE),
-        path_edges=_pad_paths(paths, max_hops),
+        degree=_dense_nodes(torch.cat([g.degree for g in graphs]).long(), atom_index, mask.shape),
+        distance=distance,
+        path_edges=_path_edges(graphs, pair_index, (edge_graph, src, dst), distance, max_hops),
         edge_attr=_edge_attr(graphs),
-        edge_index=torch.stack([src, dst]) + (edge_graph * slots + 1),  # (2, E) in (B * T)
+        edge_index=torch.stack([src, dst]) + edge_graph * slots,  # (2, E) in (B * T)
         num_nodes=sizes,
         y=_targets(graphs),
     )
@@ -109,43 +101,57 @@ def _node_features(graphs: Sequence[Data]) -> Tensor:
 
 
 def _edges(graphs: Sequence[Data]) -> tuple[Tensor, Tensor, Tensor]:
-    """Graph id, local source and local target of every directed edge, in graph order."""
+    """Graph id, source slot and target slot of every directed edge, in graph order."""
     counts = torch.tensor([g.edge_index.size(1) for g in graphs])  # (B,)
-    src, dst = torch.cat([g.edge_index for g in graphs], dim=1)  # (E,), (E,)
+    src, dst = torch.cat([g.edge_index for g in graphs], dim=1) + 1  # (E,), (E,) atom -> slot
     return torch.arange(len(graphs)).repeat_interleave(counts), src, dst
 
 
-def _dense_nodes(values: Tensor, node_mask: Tensor) -> Tensor:
-    """Scatter ``(V, ...)`` per-node values into ``(B, T, ...)`` zeros after the [CLS] slot."""
-    num_graphs, n_max = node_mask.shape
-    dense = values.new_zeros(num_graphs, n_max + 1, *values.shape[1:])  # (B, T, ...)
-    dense[:, 1:][node_mask] = values
-    return dense
+def _distance(graphs: Sequence[Data], pair_index: Tensor, mask: Tensor) -> Tensor:
+    """``(B, T, T)`` distances with the [CLS] row and column, padding pairs ``PAD_DISTANCE``."""
+    slots = mask.size(1)
+    distance = torch.cat([g.distance for g in graphs])
+    distance = _dense_pairs(distance, pair_index, (len(graphs), slots, slots), PAD_DISTANCE)
+    cls_row = torch.where(mask, CLS_DISTANCE, PAD_DISTANCE)  # (B, T)
+    distance[:, 0, :] = cls_row
+    distance[:, :, 0] = cls_row
+    return distance
 
 
-def _dense_pairs(flat: list[Tensor], pair_index: Tensor, shape: torch.Size, fill: int) -> Tensor:
-    """Scatter per-graph flat ``(n * n,)`` pair values into ``(B, N, N)`` long, else ``fill``."""
-    dense = torch.full(shape, fill, dtype=torch.long)  # (B, N, N)
-    dense.view(-1).index_copy_(0, pair_index, torch.cat(flat).long())
-    return dense
+def _path_edges(
+    graphs: Sequence[Data],
+    pair_index: Tensor,
+    edges: tuple[Tensor, Tensor, Tensor],
+    distance: Tensor,
+    max_hops: int,
+) -> Tensor:
+    """``(B, T, T, max_hops)`` edge rows along one shortest path per pair of atoms."""
+    shape = distance.shape
+    edge_graph, src, dst = edges
+    edge_id = torch.full(shape, NO_EDGE, dtype=torch.long)  # (B, T, T)
+    edge_id[edge_graph, src, dst] = torch.arange(src.numel())
+    next_hop = torch.cat([g.next_hop for g in graphs]).long()
+    next_hop += next_hop >= 0  # atom -> slot, NO_EDGE stays
+    next_hop = _dense_pairs(next_hop, pair_index, shape, NO_EDGE)  # [CLS], padding: stay put
+    hops = min(max_hops, max(int(distance.max()), 0))  # hops past the longest path: NO_EDGE
+    paths = trace_path_edges(next_hop, edge_id, hops)  # (B, T, T, hops)
+    if hops == max_hops:
+        return paths
+    padding = paths.new_full((*shape, max_hops - hops), NO_EDGE)
+    return torch.cat([paths, padding], dim=-1)  # (B, T, T, max_hops)
 
 
-def _with_cls(atom_pairs: Tensor, mask: Tensor, cls_value: int, pad_value: int) -> Tensor:
-    """Embed ``(B, N, N)`` atom pairs into ``(B, T, T)`` with the [CLS] row and column."""
-    num_graphs, n_max, _ = atom_pairs.shape
-    dense = torch.full((num_graphs, n_max + 1, n_max + 1), pad_value, dtype=torch.long)
-    dense[:, 1:, 1:] = atom_pairs
-    cls_row = torch.where(mask, cls_value, pad_value)  # (B, T)
-    dense[:, 0, :] = cls_row
-    dense[:, :, 0] = cls_row
-    return dense
+def _dense_nodes(values: Tensor, atom_index: Tensor, shape: torch.Size) -> Tensor:
+    """Place ``(V, ...)`` per-atom values at their ``(B, T)`` slots, zeros elsewhere."""
+    dense = values.new_zeros(shape.numel(), *values.shape[1:])  # (B * T, ...)
+    dense.index_copy_(0, atom_index, values)
+    return dense.view(*shape, *values.shape[1:])  # (B, T, ...)
 
 
-def _pad_paths(paths: Tensor, max_hops: int) -> Tensor:
-    """Embed ``(B, N, N, h)`` paths into ``(B, T, T, max_hops)``, ``NO_EDGE`` elsewhere."""
-    num_graphs, n_max, _, hops = paths.shape
-    dense = torch.full((num_graphs, n_max + 1, n_max + 1, max_hops), NO_EDGE, dtype=torch.long)
-    dense[:, 1:, 1:, :hops] = paths
+def _dense_pairs(values: Tensor, pair_index: Tensor, shape: tuple[int, ...], fill: int) -> Tensor:
+    """Place concatenated flat pair values at their ``(B, T, T)`` positions, ``fill`` elsewhere."""
+    dense = torch.full(shape, fill, dtype=torch.long)  # (B, T, T)
+    dense.view(-1).index_copy_(0, pair_index, values.long())  # (B * T * T,)
     return dense
 
 
@@ -169,4 +175,4 @@ def _targets(graphs: Sequence[Data]) -> Tensor | None:
     if any(y is None for y in targets):
         missing = [y is None for y in targets].index(True)
         raise ValueError(f"collate_graphs: graph {missing} of the batch has no target y")
-    return torch.cat([y.reshape(1, -1) for y in targets]).float()
+    return torch.cat([y.reshape(1, -1) for y in targets]).float()  # (1, num_tasks) each
