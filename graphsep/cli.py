@@ -6,19 +6,32 @@ Examples::
     graphsep data build ogbg-molhiv --source ../shared/data/moleculenet --root data/
     graphsep data build my-assay --source assay.csv --root data/ --smiles-column smi
         --labels a,b --task classification --split random --seed 1 --skip-invalid
+    graphsep predict --checkpoint runs/quickstart/best --input in.csv --output out.csv
+    graphsep predict --checkpoint runs/quickstart/best --smiles CCO c1ccccc1O
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+
+import pandas as pd
 
 from graphsep import __version__
 from graphsep.data.build import build_dataset, ogb_master
 from graphsep.data.recipes import SPLIT_RULES, TASK_TYPES, list_recipes
-from graphsep.data.table import DataError
+from graphsep.errors import GraphsepError
+from graphsep.predict import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_ATOMS,
+    Predictor,
+    predict_table,
+    write_predictions,
+)
 
 EXIT_DATA_ERROR = 2
 
@@ -88,6 +101,73 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=cmd_data_list)
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``graphsep predict``: score SMILES with a trained checkpoint, every row kept.
+
+    Args:
+        args (argparse.Namespace): the parsed ``predict`` arguments.
+
+    Returns:
+        int: exit code 0 when at least one molecule was scored, else 2.
+    """
+    predictor = Predictor.from_checkpoint(
+        args.checkpoint, args.device, args.max_atoms, args.batch_size
+    )
+    try:
+        if args.smiles:
+            frames = [pd.DataFrame({"smiles": args.smiles})]
+            summary = write_predictions(predictor, frames, args.output, "smiles", "--smiles")
+        else:
+            summary = predict_table(
+                predictor, args.input, args.output, args.smiles_column, args.chunk_size
+            )
+    except BrokenPipeError:  # the reader of stdout (e.g. head) has had enough: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    for line in summary.first_failures:
+        print(f"graphsep: {line}", file=sys.stderr)
+    print(f"graphsep: {summary.predicted:,} predicted, {summary.failed:,} failed", file=sys.stderr)
+    if not summary.predicted:
+        print("graphsep: error: no molecule could be scored", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_predict_command(commands: argparse._SubParsersAction) -> None:
+    predict = commands.add_parser(
+        "predict", help="score SMILES with a trained checkpoint",
+        description="Score SMILES with a trained checkpoint. The output keeps every input row, "
+        "in order, with its columns, and adds one column per task and 'error' (empty when the "
+        "row was scored). A summary goes to stderr; exit 0 when at least one row was scored.",
+    )  # fmt: skip
+    predict.add_argument("--checkpoint", required=True,
+                         help="checkpoint folder, as train.py writes it to <out_dir>/best")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="csv/tsv table (optionally .gz), or - for stdin")
+    source.add_argument("--smiles", nargs="+", metavar="S", help="SMILES to score")
+    predict.add_argument("--output", default="-",
+                         help="csv/tsv to write (replaced only when complete), - for stdout "
+                              "(default: -)")
+    predict.add_argument("--smiles-column", default="smiles",
+                         help="SMILES column of --input (default: smiles)")
+    predict.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
+                         help=f"molecules per forward pass (default: {DEFAULT_BATCH_SIZE})")
+    predict.add_argument("--chunk-size", type=_positive_int, default=DEFAULT_CHUNK_SIZE,
+                         help=f"rows read at a time; memory follows it, not the table "
+                              f"(default: {DEFAULT_CHUNK_SIZE})")
+    predict.add_argument("--max-atoms", type=_positive_int, default=DEFAULT_MAX_ATOMS,
+                         help=f"larger molecules get an error (default: {DEFAULT_MAX_ATOMS})")
+    predict.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    predict.set_defaults(func=cmd_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Make the ``graphsep`` argument parser; each command group adds its own subparsers.
 
@@ -98,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"graphsep {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(commands)
+    _add_predict_command(commands)
     return parser
 
 
@@ -115,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="graphsep: %(message)s")
     try:
         return args.func(args)
-    except DataError as err:
+    except GraphsepError as err:
         print(f"graphsep: error: {err}", file=sys.stderr)
         return EXIT_DATA_ERROR
 

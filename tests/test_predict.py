@@ -1,0 +1,253 @@
+"""Scoring SMILES with a real (tiny) model trained on BBBP in this session."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graphsep import predict as predict_module
+from graphsep.cli import main
+from graphsep.config import load_config
+from graphsep.data.build import build_dataset
+from graphsep.predict import Predictor
+from graphsep.training.checkpoint import CheckpointError
+from graphsep.training.data import BUNDLED
+from graphsep.training.finetune import finetune
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = "CCO"
+LARGER = [
+    "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O",
+    "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
+    "O=C(O)c1ccccc1OC(=O)C",
+    "CC12CCC3c4ccc(O)cc4CCC3C1CCC2O",
+]
+CHEMISTRY = {
+    "salt": "CC(=O)[O-].[Na+]",
+    "charged": "C[N+](C)(C)CCO",
+    "stereo centre": "C[C@H](N)C(=O)O",
+    "double-bond stereo": "F/C=C/F",
+    "explicit hydrogens": "[H]OC([H])([H])[H]",
+    "aromatic [nH]": "c1cc[nH]c1",
+    "isotopes": "[13CH3][2H]",
+}
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny sep-norm model finetuned for five steps on 300 molecules of the bundled BBBP."""
+    root = tmp_path_factory.mktemp("predict")
+    table = pd.read_csv(BUNDLED["ogbg-molbbbp"], nrows=300)[["smiles", "p_np"]]
+    table.to_csv(root / "bbbp300.csv", index=False)
+    build_dataset("bbbp300", root / "bbbp300.csv", root / "data", task_type="classification",
+                  split="random", skip_invalid=True, processes=1, progress=False)  # fmt: skip
+    overrides = [
+        "data.name=bbbp300", "data.source=null", f"data.root={root / 'data'}",
+        f"out_dir={root / 'run'}", "train.epochs=1", "train.max_steps=5", "model.dim=32",
+        "model.depth=1", "progress=false",
+    ]  # fmt: skip
+    finetune(load_config(REPO / "configs" / "quickstart.yaml", overrides))
+    return root / "run" / "best"
+
+
+@pytest.fixture(scope="session")
+def predictor(checkpoint: Path) -> Predictor:
+    return Predictor.from_checkpoint(checkpoint, device="cpu")
+
+
+def read_out(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_round_trip_keeps_rows_columns_and_order(checkpoint, tmp_path, capsys):
+    table = pd.DataFrame({
+        "id": ["a", "b", "c", "d", "e"],
+        "smiles": [SMALL, "C1CC", "", LARGER[0], "*CC"],
+        "note": ["x,y", "", "NA", "1.50", "z"],
+        "p_np": ["1", "0", "", "1", "0"],  # a label column named like the task
+    })  # fmt: skip
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    table.to_csv(source, index=False)
+    before = source.read_bytes()
+
+    assert main(["predict", "--checkpoint", str(checkpoint), "--input", str(source),
+                 "--output", str(out)]) == 0  # fmt: skip
+
+    scored = read_out(out)
+    assert list(scored.columns) == ["id", "smiles", "note", "p_np", "p_np_pred", "error"]
+    pd.testing.assert_frame_equal(scored[table.columns], table)
+    assert scored["error"][[0, 3]].tolist() == ["", ""]
+    assert all(0 < float(p) < 1 for p in scored["p_np_pred"][[0, 3]])
+    assert scored["p_np_pred"][[1, 2, 4]].tolist() == ["", "", ""]
+    assert scored["error"][1] == "cannot parse SMILES 'C1CC': unclosed ring for input: 'C1CC'"
+    assert scored["error"][2] == "empty SMILES"
+    assert "atom 0 (*) is not an element" in scored["error"][4]
+    err = capsys.readouterr().err
+    assert f"row 3 of {source}: cannot parse SMILES 'C1CC'" in err
+    assert "2 predicted, 3 failed" in err
+    assert source.read_bytes() == before
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_pipeline_through_a_subprocess(checkpoint):
+    table = f"smiles,name\n{SMALL},ethanol\nC1CC,broken\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "graphsep.cli", "predict", "--checkpoint", str(checkpoint),
+         "--input", "-", "--output", "-"],
+        input=table, capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "smiles,name,p_np,error"
+    assert lines[1].startswith(f"{SMALL},ethanol,0.") and lines[1].endswith(",")
+    assert lines[2].startswith("C1CC,broken,,cannot parse SMILES")
+    assert "1 predicted, 1 failed" in done.stderr
+
+
+def test_smiles_arguments_print_predictions(checkpoint, capsys):
+    assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", SMALL, "c1ccccc1O"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "smiles,p_np,error"
+    assert [line.split(",")[0] for line in out[1:]] == [SMALL, "c1ccccc1O"]
+
+
+def test_alone_or_among_larger_molecules_same_number(predictor):
+    alone = predictor.predict([SMALL])["p_np"][0]
+    among = predictor.predict([*LARGER[:2], SMALL, *LARGER[2:]])["p_np"][2]
+    assert math.isclose(alone, among, rel_tol=1e-5, abs_tol=1e-6)
+    embedded = predictor.embed([SMALL, *LARGER])
+    np.testing.assert_allclose(predictor.embed([SMALL])[0], embedded[0], rtol=1e-5, atol=1e-5)
+
+
+def test_salts_charges_stereo_hydrogens_nh_isotopes_are_scored(predictor):
+    scored = predictor.predict(list(CHEMISTRY.values()))
+    assert dict(zip(CHEMISTRY, scored["error"], strict=True)) == dict.fromkeys(CHEMISTRY, "")
+    assert scored["p_np"].between(0, 1).all()
+
+
+def test_bad_rows_get_reasons_and_nan(checkpoint):
+    small = Predictor.from_checkpoint(checkpoint, device="cpu", max_atoms=5)
+    cells = [SMALL, None, float("nan"), "  ", "C1CC", LARGER[0], "[*:1]CC", "[NH4]"]
+    scored = small.predict(cells)
+    assert scored["error"].tolist() == [
+        "",
+        "empty SMILES",
+        "empty SMILES",
+        "empty SMILES",
+        "cannot parse SMILES 'C1CC': unclosed ring for input: 'C1CC'",
+        "15 atoms, more than max_atoms=5",
+        "atom 0 (*) is not an element of the featurizer's vocabulary (wildcard or attachment "
+        "point)",
+        "",  # nitrogen with valence 4: RDKit refuses to sanitize it; featurized leniently
+    ]
+    assert scored["p_np"].isna().tolist() == [False, *[True] * 6, False]
+    embedded = small.embed(cells)
+    assert embedded.shape == (len(cells), 32)
+    assert np.isnan(embedded).all(1).tolist() == [False, *[True] * 6, False]
+
+
+def test_chunks_and_pool_give_the_same_rows(predictor, checkpoint, tmp_path, monkeypatch):
+    smiles = [SMALL, "C1CC", *LARGER, *CHEMISTRY.values()]
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"smiles": smiles}).to_csv(source, index=False)
+    reference = predictor.predict(smiles)
+    monkeypatch.setattr(predict_module, "_MIN_POOL_SIZE", 1)  # a worker pool for tiny chunks
+    pooled = Predictor.from_checkpoint(checkpoint, device="cpu", processes=1)
+    summary = predict_module.predict_table(pooled, str(source), str(tmp_path / "o.csv"),
+                                           chunk_size=3)  # fmt: skip
+    assert (summary.predicted, summary.failed) == (len(smiles) - 1, 1)
+    out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
+    assert out["smiles"].tolist() == smiles
+    np.testing.assert_allclose(out["p_np"].replace("", np.nan).astype(float), reference["p_np"],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_failed_read_leaves_the_output_untouched(checkpoint, tmp_path, capsys):
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("smiles,x\nCCO,1\nCCN,2\nCCC,3,extra\n")
+    out.write_text("previous results\n")
+    code = main(["predict", "--checkpoint", str(checkpoint), "--input", str(source),
+                 "--output", str(out), "--chunk-size", "1"])  # fmt: skip
+    assert code == 2
+    assert f"cannot read {source}: Error tokenizing data" in capsys.readouterr().err
+    assert out.read_text() == "previous results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+
+def corrupt_weights(folder: Path) -> str:
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    return "model.safetensors: corrupt or truncated weights"
+
+
+def corrupt_meta(folder: Path) -> str:
+    (folder / "meta.json").write_text("{ not json")
+    return "meta.json: corrupt checkpoint metadata"
+
+
+@pytest.mark.parametrize("corrupt", [corrupt_weights, corrupt_meta])
+def test_corrupt_checkpoint_names_the_file(checkpoint, tmp_path, capsys, corrupt):
+    broken = tmp_path / "best"
+    shutil.copytree(checkpoint, broken)
+    expected = corrupt(broken)
+    assert main(["predict", "--checkpoint", str(broken), "--smiles", SMALL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"graphsep: error: {broken}") and expected in err
+    assert len(err.splitlines()) == 1
+    with pytest.raises(CheckpointError, match="not found"):
+        Predictor.from_checkpoint(tmp_path / "missing")
+
+
+def test_missing_column_lists_the_columns(checkpoint, tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    source.write_text("SMILES,activity\nCCO,1\n")
+    assert main(["predict", "--checkpoint", str(checkpoint), "--input", str(source)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"graphsep: error: {source}: no SMILES column 'smiles'; columns present: 'SMILES', "
+        "'activity'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("", "is empty: expected a header line"), ("smiles,x\n", "has a header but no data rows")],
+)
+def test_empty_input(checkpoint, tmp_path, capsys, content, message):
+    source = tmp_path / "in.csv"
+    source.write_text(content)
+    assert main(["predict", "--checkpoint", str(checkpoint), "--input", str(source)]) == 2
+    assert capsys.readouterr().err.startswith(f"graphsep: error: {source} {message}")
+
+
+@pytest.mark.parametrize("where", ["missing-folder/out.csv", "a-file/out.csv", "a-folder"])
+def test_unwritable_output(checkpoint, tmp_path, capsys, where):
+    source = tmp_path / "in.csv"
+    source.write_text("smiles\nCCO\n")
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-folder").mkdir()
+    code = main(["predict", "--checkpoint", str(checkpoint), "--input", str(source),
+                 "--output", str(tmp_path / where)])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.startswith(f"graphsep: error: cannot write {tmp_path / where}")
+
+
+def test_output_onto_the_input_is_refused(checkpoint, tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    source.write_text("smiles\nCCO\n")
+    assert main(["predict", "--checkpoint", str(checkpoint), "--input", str(source),
+                 "--output", str(source)]) == 2  # fmt: skip
+    assert "is the input file" in capsys.readouterr().err
+    assert source.read_text() == "smiles\nCCO\n"
+
+
+def test_nothing_scored_is_an_error(checkpoint, capsys):
+    assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", "C1CC", "xyz"]) == 2
+    err = capsys.readouterr().err
+    assert "0 predicted, 2 failed" in err and "no molecule could be scored" in err
