@@ -7,7 +7,8 @@ and sep runs of a seed go side by side, one CPU thread each (two threads each wo
 2 cores). A run whose ``results.json`` exists is skipped, and an interrupted one continues from
 its ``last/`` checkpoint (``resume=auto``), so a killed benchmark resumes where it stopped.
 The summary (test metric mean ± std per dataset and norm) goes to
-``benchmarks/results/finetune_sep_vs_share.{json,md}`` with machine, date and commit.
+``benchmarks/results/<name>.{json,md}`` (``--name``, default ``finetune_sep_vs_share``) with
+machine, date and commit.
 """
 
 from __future__ import annotations
@@ -115,6 +116,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work")
     parser.add_argument(
+        "--name", default="finetune_sep_vs_share", help="results file stem in benchmarks/results"
+    )
+    parser.add_argument(
         "--summarize", action="store_true", help="only summarize the runs that have finished"
     )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
@@ -132,9 +136,9 @@ def main() -> None:
     text = markdown(table, stamp, args)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "finetune_sep_vs_share.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     payload = {"provenance": stamp, "overrides": args.overrides, "results": table, "runs": runs}
-    (RESULTS / "finetune_sep_vs_share.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":

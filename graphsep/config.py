@@ -59,6 +59,8 @@ class DataConfig:
     root: str = "data"  # folder holding built or downloaded datasets
     source: str | None = None  # SMILES table to build from when absent; null: ogb downloads
     num_workers: int = 0  # DataLoader worker processes
+    # training batches per size-sorted mega-bucket; 1: random batches (no size bucketing)
+    bucket_size_multiplier: int = 50
 
 
 @dataclass
@@ -193,6 +195,7 @@ def validate(cfg: Config) -> None:
         "model.depth": cfg.model.depth,
         "model.num_heads": cfg.model.num_heads,
         "model.max_hops": cfg.model.max_hops,
+        "data.bucket_size_multiplier": cfg.data.bucket_size_multiplier,
     }
     for key, value in positive.items():
         if value <= 0:
