@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if not results:  # ranks other than 0 under torchrun
         return 0
-    print(
-        f"best epoch {results['best_epoch']}: valid {results['metric']} {results['valid']:.4f}, "
-        f"test {results['test']:.4f} -> {cfg.out_dir}"
-    )
+    scores = f"valid {results['metric']} {results['valid']:.4f}"
+    if "test" in results:  # pretraining has a held-out part, no test split
+        scores += f", test {results['test']:.4f}"
+    print(f"best epoch {results['best_epoch']}: {scores} -> {cfg.out_dir}")
     return 0
 
 

@@ -21,21 +21,28 @@ pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../share
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+BATCHES_PER_EPOCH = {"finetune": 13, "pretrain": 11}  # 1,631 and 1,350 molecules / 128
 
 
-def train_cmd(data_root, out_dir, *extra):
-    return [
-        sys.executable, str(REPO / "train.py"), "--config", "configs/quickstart.yaml",
-        f"data.root={data_root}", f"out_dir={out_dir}", *TINY, *extra,
-    ]  # fmt: skip
+def train_cmd(data_root, out_dir, *extra, mode="finetune"):
+    if mode == "finetune":
+        config = ["--config", "configs/quickstart.yaml", f"data.root={data_root}"]
+    else:  # 1,500 ZINC molecules, 150 of them held out
+        config = [
+            "--config", "configs/pretrain_quick.yaml", "pretrain.max_molecules=1500",
+            "pretrain.held_out_fraction=0.1", f"pretrain.cache_dir={data_root / 'corpus'}",
+            "pretrain.num_workers=1",
+        ]  # fmt: skip
+    return [sys.executable, str(REPO / "train.py"), *config, f"out_dir={out_dir}", *TINY, *extra]
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    # build once, so that runs below (and two ranks) only read it
-    subprocess.run(train_cmd(root, root / "warmup", "train.max_steps=1", "train.epochs=1"),
-                   check=True, cwd=REPO, env=ENV, capture_output=True)  # fmt: skip
+    # build the dataset and the corpus cache once, so that runs below (and two ranks) only read
+    for mode in BATCHES_PER_EPOCH:
+        cmd = train_cmd(root, root / mode, "train.max_steps=1", "train.epochs=1", mode=mode)
+        subprocess.run(cmd, check=True, cwd=REPO, env=ENV, capture_output=True)
     return root
 
 
@@ -71,26 +78,29 @@ def test_cls_batchnorm_statistics_span_all_processes(tmp_path):
     torch.testing.assert_close(out[0][3], bn.running_var)
 
 
-def test_torchrun_two_processes_write_one_log_and_one_checkpoint(data_root, tmp_path):
+@pytest.mark.parametrize("mode", ["finetune", "pretrain"])
+def test_torchrun_two_processes_write_one_log_and_one_checkpoint(data_root, tmp_path, mode):
     out_dir = tmp_path / "ddp"
-    cmd = train_cmd(data_root, out_dir, "train.epochs=2", "train.batch_size=128")
+    cmd = train_cmd(data_root, out_dir, "train.epochs=2", "train.batch_size=128", mode=mode)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", *cmd[1:]]
     done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert [r["epoch"] for r in rows(out_dir)] == [1, 2]
     results = json.loads((out_dir / "results.json").read_text())
-    assert results["processes"] == 2 and results["steps"] == 2 * 13  # 1,631 / 128 per epoch
-    assert load_checkpoint(out_dir / "best").meta["task"]["names"] == ["p_np"]
+    assert results["processes"] == 2 and results["steps"] == 2 * BATCHES_PER_EPOCH[mode]
+    meta = load_checkpoint(out_dir / "best").meta
+    assert meta["kind"] == {"finetune": "property", "pretrain": "pretrain"}[mode]
     assert sorted(p.name for p in out_dir.iterdir() if p.is_dir()) == ["best", "last", "last.prev"]
 
 
-def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data_root, tmp_path):
+@pytest.mark.parametrize("mode", ["finetune", "pretrain"])
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data_root, tmp_path, mode):
     extra = ("train.epochs=2", "train.batch_size=128", "train.checkpoint_every=3")
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run(train_cmd(data_root, whole, *extra), check=True, cwd=REPO, env=ENV,
+    subprocess.run(train_cmd(data_root, whole, *extra, mode=mode), check=True, cwd=REPO, env=ENV,
                    capture_output=True)  # fmt: skip
 
-    proc = subprocess.Popen(train_cmd(data_root, killed, *extra), cwd=REPO, env=ENV,
+    proc = subprocess.Popen(train_cmd(data_root, killed, *extra, mode=mode), cwd=REPO, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     meta = killed / "last" / "meta.json"
     deadline = time.time() + 120
@@ -101,10 +111,10 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data_root, tm
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stopped_at = json.loads(meta.read_text())["progress"]
-    assert 0 < stopped_at["batch_in_epoch"] < 13  # killed inside an epoch of 13 batches
+    assert 0 < stopped_at["batch_in_epoch"] < BATCHES_PER_EPOCH[mode]  # killed inside an epoch
 
-    subprocess.run(train_cmd(data_root, killed, *extra, "resume=auto"), check=True, cwd=REPO,
-                   env=ENV, capture_output=True)  # fmt: skip
+    resumed = train_cmd(data_root, killed, *extra, "resume=auto", mode=mode)
+    subprocess.run(resumed, check=True, cwd=REPO, env=ENV, capture_output=True)
     assert rows(killed) == rows(whole)
     a, b = load_checkpoint(whole / "last").state_dict, load_checkpoint(killed / "last").state_dict
     assert all(torch.equal(a[k], b[k]) for k in a)

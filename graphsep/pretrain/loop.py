@@ -5,16 +5,14 @@ masks that are the same at every evaluation, so held-out losses compare across e
 ``<out_dir>/metrics.jsonl``, ``<out_dir>/best/`` (lowest held-out loss; the encoder under
 ``encoder.``, ready for ``model.init_from``) and ``<out_dir>/results.json``.
 
-Built for resuming and data-parallel training: the batch order depends only on
-``(seed, epoch)`` and each batch's masks only on ``(seed, epoch, batch index)``, so a run
-restarted at a batch, or sharded over ranks by ``SizeBucketBatchSampler``, draws the same ones.
+Runs on the shared engine (:mod:`graphsep.training.engine`), so it resumes exactly and runs
+under ``torchrun``: the batch order depends only on ``(seed, epoch)`` and each batch's masks
+only on ``(seed, epoch, global batch index)``, so a run restarted at a batch, or sharded over
+ranks by ``SizeBucketBatchSampler``, draws the same ones.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from graphsep.config import Config, ModelConfig, config_to_dict
-from graphsep.data.collate import GraphCollator
-from graphsep.data.sampler import SizeBucketBatchSampler
+from graphsep.config import Config, ModelConfig
 from graphsep.errors import GraphsepError
 from graphsep.nn.model import GraphTransformer
 from graphsep.pretrain.corpus import PretrainCorpus, load_corpus, split_held_out
@@ -37,10 +33,16 @@ from graphsep.pretrain.heads import (
     reconstruction_loss,
 )
 from graphsep.pretrain.masking import MaskSampler
-from graphsep.training.checkpoint import save_checkpoint
+from graphsep.training.data import bucket_loader
+from graphsep.training.distributed import (
+    DistContext,
+    barrier,
+    init_distributed,
+    per_rank_batch_size,
+    shutdown,
+)
+from graphsep.training.engine import Evaluation, TrainingRun
 from graphsep.training.models import init_encoder_from
-from graphsep.training.optim import build_optimizer, warmup_cosine
-from graphsep.training.runtime import prepare_out_dir, resolve_device, seed_everything
 
 HELD_OUT_EPOCH = 0
 """Held-out masks are drawn as epoch 0 (training epochs count from 1): fixed across epochs."""
@@ -84,8 +86,7 @@ def check_pretrain_config(cfg: Config) -> None:
     """Stop, before any work, on settings that pretraining cannot honour.
 
     Raises:
-        GraphsepError: non-categorical or non-OGB features, ``resume=auto``, or a multi-process
-            launch (both come with the distributed issue).
+        GraphsepError: non-categorical or non-OGB features.
     """
     model = cfg.model
     if model.node_kind != "categorical" or model.edge_kind != "categorical":
@@ -100,10 +101,6 @@ def check_pretrain_config(cfg: Config) -> None:
                 f"mode=pretrain featurizes with OGB: model.{key} must be {dims}, "
                 f"got {list(getattr(model, key))}"
             )
-    if cfg.resume != "no":
-        raise GraphsepError("resume=auto is not available with mode=pretrain yet; use resume=no")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise GraphsepError("mode=pretrain runs in one process for now, not under torchrun")
 
 
 def build_pretrain_model(model_cfg: ModelConfig) -> MaskedAttributeModel:
@@ -112,63 +109,39 @@ def build_pretrain_model(model_cfg: ModelConfig) -> MaskedAttributeModel:
     return MaskedAttributeModel(encoder, model_cfg.node_dims, model_cfg.edge_dims)
 
 
-def _loader(
-    corpus: PretrainCorpus, index: Tensor, batch_size: int, shuffle: bool, cfg: Config
+def _subset_loader(
+    corpus: PretrainCorpus,
+    index: Tensor,
+    batch_size: int,
+    shuffle: bool,
+    cfg: Config,
+    ctx: DistContext | None = None,
 ) -> DataLoader:
-    sampler = SizeBucketBatchSampler(corpus.sizes[index], batch_size, shuffle, seed=cfg.seed)
-    return DataLoader(
-        Subset(corpus, index.numpy()),  # 8 bytes per molecule, not a Python list
-        batch_sampler=sampler,
-        collate_fn=GraphCollator(cfg.model.max_hops),
-        num_workers=cfg.data.num_workers,
-    )
+    subset = Subset(corpus, index.numpy())  # 8 bytes per molecule, not a Python list
+    return bucket_loader(subset, corpus.sizes[index], batch_size, shuffle, cfg, ctx)
 
 
-def load_pretrain_data(cfg: Config) -> PretrainData:
-    """Featurize (or reuse the cache of) the corpus; split off the held-out part; loaders."""
-    corpus = load_corpus(cfg.pretrain, progress=cfg.progress)
+def load_pretrain_data(cfg: Config, ctx: DistContext | None = None) -> PretrainData:
+    """Featurize (or reuse the cache of) the corpus; split off the held-out part; loaders.
+
+    Under DDP the main rank featurizes the corpus first; each rank then trains on its shard of
+    every epoch's batches. The held-out loader covers the whole held-out part.
+    """
+    ctx = ctx or DistContext(0, 1, torch.device("cpu"))
+    if ctx.is_main:  # featurize and cache once, before other ranks read
+        corpus = load_corpus(cfg.pretrain, progress=cfg.progress)
+    barrier(ctx)
+    if not ctx.is_main:
+        corpus = load_corpus(cfg.pretrain, progress=False)
     train_index, held_index = split_held_out(
         len(corpus), cfg.pretrain.held_out_fraction, cfg.pretrain.held_out_max
     )
+    train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
     return PretrainData(
         corpus=corpus,
-        train=_loader(corpus, train_index, cfg.train.batch_size, True, cfg),
-        held_out=_loader(corpus, held_index, cfg.train.eval_batch_size, False, cfg),
+        train=_subset_loader(corpus, train_index, train_bs, True, cfg, ctx),
+        held_out=_subset_loader(corpus, held_index, cfg.train.eval_batch_size, False, cfg),
     )
-
-
-def train_one_epoch(
-    model: MaskedAttributeModel,
-    loader: DataLoader,
-    masks: MaskSampler,
-    epoch: int,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    device: torch.device,
-    atom_weights: Tensor,
-    grad_clip: float,
-    max_steps: int,
-    progress: bool = True,
-) -> tuple[float, int]:
-    """Train one epoch (or ``max_steps`` steps); return the mean loss and the steps taken."""
-    model.train()
-    loader.batch_sampler.set_epoch(epoch)
-    total, steps = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress)
-    for batch_index, batch in enumerate(bar):
-        if steps >= max_steps:
-            break
-        mask = masks(batch, epoch, batch_index).to(device)
-        loss, _ = reconstruction_loss(model(batch.to(device), mask), atom_weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        scheduler.step()
-        total, steps = total + loss.item(), steps + 1
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-    return total / max(steps, 1), steps
 
 
 @torch.no_grad()
@@ -193,102 +166,102 @@ def evaluate(
     return HeldOutScores(loss, atom, bond, meter.accuracy(), meter.majority())
 
 
-def _log_line(epoch: int, loss: float, scores: HeldOutScores, seconds: float) -> str:
+def _log_line(scores: HeldOutScores) -> str:
     acc, majority = scores.accuracy, scores.majority
     shown = ("atom_type", "bond_type")
     return (
-        f"epoch {epoch:3d}  loss {loss:.4f}  held-out {scores.loss:.4f} "
-        f"(atoms {scores.atom_loss:.4f}, bonds {scores.bond_loss:.4f})  "
-        + "  ".join(f"{f} acc {acc[f]:.3f} (majority {majority[f]:.3f})" for f in shown)
-        + f"  ({seconds:.1f}s)"
+        f"held-out {scores.loss:.4f} (atoms {scores.atom_loss:.4f}, bonds {scores.bond_loss:.4f})"
+        + "".join(f"  {f} acc {acc[f]:.3f} (majority {majority[f]:.3f})" for f in shown)
     )
 
 
-def _checkpoint_meta(
-    cfg: Config, epoch: int, scores: HeldOutScores, corpus: PretrainCorpus
-) -> dict[str, Any]:
-    return {
-        "kind": "pretrain",
-        "config": config_to_dict(cfg),
-        "featurizer": "ogb.smiles2graph",
-        "epoch": epoch,
-        "scores": {"heldout_loss": scores.loss, "accuracy": scores.accuracy},
-        "corpus": {k: corpus.manifest[k] for k in ("files", "rows", "molecules", "invalid")},
-    }
+class PretrainRun(TrainingRun):
+    """Pretraining by masked atom and bond attribute reconstruction on a SMILES corpus.
+
+    Args:
+        cfg (Config): the run's config (``mode=pretrain``).
+        ctx (DistContext): this process's place in a (possibly single-process) DDP run.
+    """
+
+    kind = "pretrain"
+
+    def build(self) -> tuple[nn.Module, DataLoader]:
+        """Check the settings and ``model.init_from``, then featurize the corpus."""
+        cfg = self.cfg
+        check_pretrain_config(cfg)
+        model = build_pretrain_model(cfg.model)
+        if cfg.model.init_from:  # checked before the corpus is featurized
+            init_encoder_from(model, cfg.model.init_from, cfg.model)
+        self.data = load_pretrain_data(cfg, self.ctx)
+        corpus = self.data.corpus
+        if self.ctx.is_main:
+            tqdm.write(
+                f"corpus: {corpus.manifest['rows']:,} rows, {len(corpus):,} molecules, "
+                f"{corpus.manifest['invalid']:,} skipped (listed in {corpus.report}); "
+                f"cache {corpus.bytes_per_molecule():.0f} B/molecule in {corpus.folder}"
+            )
+        self.masks = MaskSampler(cfg.pretrain.atom_mask_rate, cfg.pretrain.bond_mask_rate, cfg.seed)
+        self.atom_weights = atom_feature_weights(cfg.pretrain.atom_type_weight).to(self.ctx.device)
+        return model, self.data.train
+
+    def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
+        """Reconstruction loss of one batch under its seeded masks."""
+        mask = self.masks(batch, epoch, batch_index).to(self.ctx.device)
+        loss, _ = reconstruction_loss(
+            self.trained(batch.to(self.ctx.device), mask), self.atom_weights
+        )
+        return loss
+
+    def evaluate(self, epoch: int) -> Evaluation:
+        """Reconstruction on the held-out part with fixed masks; its loss selects the best."""
+        scores = evaluate(
+            self.model, self.data.held_out, self.masks, self.ctx.device, self.atom_weights
+        )
+        row = {
+            "heldout_loss": scores.loss, "heldout_atom_loss": scores.atom_loss,
+            "heldout_bond_loss": scores.bond_loss, "accuracy": scores.accuracy,
+            "majority": scores.majority,
+        }  # fmt: skip
+        return Evaluation(
+            monitored=scores.loss,
+            row=row,
+            line=_log_line(scores),
+            scores={"heldout_loss": scores.loss, "accuracy": scores.accuracy},
+        )
+
+    def is_better(self, value: float, best: float | None) -> bool:
+        """Lower held-out loss is better."""
+        return best is None or value < best
+
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        """Config, featurizer and the corpus the encoder was pretrained on."""
+        manifest = self.data.corpus.manifest
+        corpus = {k: manifest[k] for k in ("files", "rows", "molecules", "invalid")}
+        return super().meta(featurizer="ogb.smiles2graph", corpus=corpus, **extra)
+
+    def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Return the best epoch's held-out loss and accuracies, and the corpus sizes."""
+        return {
+            "mode": "pretrain", "metric": "heldout_loss", "valid": best["heldout_loss"],
+            "accuracy": best["accuracy"], "majority": best["majority"],
+            "molecules": len(self.data.corpus), "train_molecules": len(self.data.train.dataset),
+            "heldout_molecules": len(self.data.held_out.dataset),
+            "invalid": self.data.corpus.manifest["invalid"], **super().results(best, rows),
+        }  # fmt: skip
 
 
 def pretrain(cfg: Config) -> dict[str, Any]:
     """Pretrain the encoder by masked attribute reconstruction; return ``results.json``'s content.
 
     The results carry ``metric: heldout_loss`` with the best epoch's held-out loss under
-    ``valid`` (the held-out part plays the validation set) and ``test`` NaN (there is none).
+    ``valid`` (the held-out part plays the validation set). Under ``torchrun`` every rank calls
+    this; only rank 0 writes files and returns results.
 
     Raises:
         GraphsepError: bad settings, corpus or ``model.init_from``, before training starts.
     """
-    check_pretrain_config(cfg)
-    out_dir = prepare_out_dir(cfg.out_dir)
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
-    started = time.perf_counter()
-    model = build_pretrain_model(cfg.model)
-    if cfg.model.init_from:  # checked before the corpus is featurized
-        init_encoder_from(model, cfg.model.init_from, cfg.model)
-    model.to(device)
-    data = load_pretrain_data(cfg)
-    corpus = data.corpus
-    tqdm.write(
-        f"corpus: {corpus.manifest['rows']:,} rows, {len(corpus):,} molecules, "
-        f"{corpus.manifest['invalid']:,} skipped (listed in {corpus.report}); "
-        f"cache {corpus.bytes_per_molecule():.0f} B/molecule in {corpus.folder}"
-    )
-
-    steps_per_epoch = len(data.train)
-    total_steps = steps_per_epoch * cfg.train.epochs
-    if cfg.train.max_steps:
-        total_steps = min(total_steps, cfg.train.max_steps)
-    optimizer = build_optimizer(model, cfg.train.lr, cfg.train.weight_decay)
-    warmup = min(int(cfg.train.warmup_epochs * steps_per_epoch), total_steps // 2)
-    scheduler = warmup_cosine(optimizer, warmup, total_steps)
-    masks = MaskSampler(cfg.pretrain.atom_mask_rate, cfg.pretrain.bond_mask_rate, cfg.seed)
-    weights = atom_feature_weights(cfg.pretrain.atom_type_weight).to(device)
-
-    metrics_path = out_dir / "metrics.jsonl"
-    metrics_path.write_text("")
-    best: tuple[int, HeldOutScores] | None = None
-    step = 0
-    for epoch in range(1, cfg.train.epochs + 1):
-        start = time.perf_counter()
-        loss, taken = train_one_epoch(
-            model, data.train, masks, epoch, optimizer, scheduler, device, weights,
-            cfg.train.grad_clip, total_steps - step, cfg.progress,
-        )  # fmt: skip
-        step += taken
-        scores = evaluate(model, data.held_out, masks, device, weights)
-        seconds = time.perf_counter() - start
-        row = {
-            "epoch": epoch, "step": step, "train_loss": loss, "heldout_loss": scores.loss,
-            "heldout_atom_loss": scores.atom_loss, "heldout_bond_loss": scores.bond_loss,
-            "accuracy": scores.accuracy, "lr": scheduler.get_last_lr()[0], "seconds": seconds,
-        }  # fmt: skip
-        with open(metrics_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-        tqdm.write(_log_line(epoch, loss, scores, seconds))
-        if best is None or scores.loss < best[1].loss:
-            best = (epoch, scores)
-            meta = _checkpoint_meta(cfg, epoch, scores, corpus)
-            save_checkpoint(out_dir / "best", model.state_dict(), meta)
-        if step >= total_steps:
-            break
-
-    best_epoch, best_scores = best
-    results = {
-        "mode": "pretrain", "metric": "heldout_loss", "best_epoch": best_epoch,
-        "valid": best_scores.loss, "test": float("nan"), "accuracy": best_scores.accuracy,
-        "majority": best_scores.majority, "epochs_run": epoch, "steps": step,
-        "molecules": len(corpus), "train_molecules": len(data.train.dataset),
-        "heldout_molecules": len(data.held_out.dataset), "invalid": corpus.manifest["invalid"],
-        "hours": (time.perf_counter() - started) / 3600, "norm": cfg.model.norm, "seed": cfg.seed,
-    }  # fmt: skip
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
-    return results
+    ctx = init_distributed(cfg.device)
+    try:
+        return PretrainRun(cfg, ctx).fit()
+    finally:
+        shutdown(ctx)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 from ogb.graphproppred import PygGraphPropPredDataset
-from torch.utils.data import DataLoader
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 
 from graphsep.config import Config
 from graphsep.data.collate import GraphCollator
@@ -72,16 +73,33 @@ def _task_type(ogb_task_type: str) -> str:
     return "regression" if ogb_task_type == "regression" else "classification"
 
 
-def _loader(
-    dataset: EncodedDataset,
+def bucket_loader(
+    dataset: Dataset,
+    sizes: Tensor,
     batch_size: int,
     shuffle: bool,
     cfg: Config,
     ctx: DistContext | None = None,
 ) -> DataLoader:
+    """Return a loader of size-bucketed batches of ``dataset``, collated for the encoder.
+
+    Args:
+        dataset (Dataset): graphs (``GraphCollator`` input).
+        sizes (Tensor): ``(len(dataset),)`` atoms per graph.
+        batch_size (int): graphs per batch (per rank).
+        shuffle (bool): a new seeded order each epoch (training) or one size-sorted order.
+        cfg (Config): ``seed``, ``data.bucket_size_multiplier``, ``data.num_workers`` and
+            ``model.max_hops`` are read.
+        ctx (DistContext, optional): shard the batches over its ranks.
+    """
     shards = {"num_replicas": ctx.world_size, "rank": ctx.rank} if ctx else {}
     sampler = SizeBucketBatchSampler(
-        dataset.sizes, batch_size, shuffle=shuffle, seed=cfg.seed, **shards
+        sizes,
+        batch_size,
+        shuffle=shuffle,
+        seed=cfg.seed,
+        bucket_size_multiplier=cfg.data.bucket_size_multiplier,
+        **shards,
     )
     return DataLoader(
         dataset,
@@ -138,13 +156,12 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
     barrier(ctx)
     if not ctx.is_main:
         subsets, task = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+    train, valid, test = (subsets[name] for name in SPLITS)
     train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
     ebs = cfg.train.eval_batch_size
     return PropertyData(
-        train=_loader(subsets["train"], train_bs, shuffle=True, cfg=cfg, ctx=ctx),
-        valid=_loader(subsets["valid"], ebs, shuffle=False, cfg=cfg),
-        test=_loader(subsets["test"], ebs, shuffle=False, cfg=cfg),
+        train=bucket_loader(train, train.sizes, train_bs, shuffle=True, cfg=cfg, ctx=ctx),
+        valid=bucket_loader(valid, valid.sizes, ebs, shuffle=False, cfg=cfg),
+        test=bucket_loader(test, test.sizes, ebs, shuffle=False, cfg=cfg),
         task=task,
     )
-
-

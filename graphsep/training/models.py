@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import Tensor, nn
+
 from graphsep.config import ModelConfig
 from graphsep.nn.model import GraphTransformer, PropertyPredictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
@@ -26,8 +28,10 @@ def architecture_mismatch(saved: dict[str, Any], wanted: ModelConfig) -> list[st
     ]
 
 
-def init_encoder_from(model: PropertyPredictor, path: str, model_cfg: ModelConfig) -> None:
-    """Copy the encoder weights of the checkpoint at ``path`` into ``model``.
+def load_encoder_state(path: str, model_cfg: ModelConfig) -> dict[str, Tensor]:
+    """Read the encoder weights of the checkpoint at ``path``, checked against ``model_cfg``.
+
+    Called before any data is loaded, so that a wrong ``model.init_from`` stops at once.
 
     Raises:
         CheckpointError: not a graphsep checkpoint, or its architecture (norm type included)
@@ -49,4 +53,13 @@ def init_encoder_from(model: PropertyPredictor, path: str, model_cfg: ModelConfi
     }
     if not encoder_state:
         raise CheckpointError(f"model.init_from={path}: the checkpoint holds no encoder weights")
-    model.encoder.load_state_dict(encoder_state)
+    return encoder_state
+
+
+def init_encoder_from(model: nn.Module, path: str, model_cfg: ModelConfig) -> None:
+    """Copy the encoder weights of the checkpoint at ``path`` into ``model.encoder``.
+
+    Raises:
+        CheckpointError: as :func:`load_encoder_state`.
+    """
+    model.encoder.load_state_dict(load_encoder_state(path, model_cfg))

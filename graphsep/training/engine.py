@@ -1,0 +1,240 @@
+"""The training engine shared by every mode: one loop for one process or many under ``torchrun``.
+
+A mode (finetuning, pretraining, later the image and text front ends) subclasses
+:class:`TrainingRun` and supplies its model and training loader, the loss of a batch, and what
+an evaluation measures. The engine owns everything else: the optimizer and schedule, DDP,
+atomic ``last`` checkpoints every epoch and every ``train.checkpoint_every`` steps, exact
+resume from them, ``metrics.jsonl`` and the ``best`` checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from graphsep.config import Config, config_to_dict
+from graphsep.training.checkpoint import save_checkpoint
+from graphsep.training.distributed import DistContext, barrier, mean_over_ranks
+from graphsep.training.optim import build_optimizer, warmup_cosine
+from graphsep.training.resume import (
+    Progress,
+    capture_rng,
+    check_same_run,
+    load_resume_point,
+    restore_rng,
+)
+from graphsep.training.runtime import prepare_out_dir, seed_everything
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation measured.
+
+    Args:
+        monitored (float): the value that selects the best epoch.
+        row (dict[str, Any]): the columns it adds to the epoch's ``metrics.jsonl`` row.
+        line (str): the summary printed after the epoch's loss.
+        scores (dict[str, Any]): what the ``best`` checkpoint records of it.
+    """
+
+    monitored: float
+    row: dict[str, Any]
+    line: str
+    scores: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainingRun:
+    """A training run: subclasses build the model and data and say how to score them.
+
+    Subclasses implement :meth:`build`, :meth:`batch_loss`, :meth:`evaluate`,
+    :meth:`is_better` and may extend :meth:`meta` and :meth:`results`.
+
+    Args:
+        cfg (Config): the run's config.
+        ctx (DistContext): this process's place in a (possibly single-process) DDP run.
+    """
+
+    kind = "run"
+    """The checkpoints' ``meta.json`` ``kind``."""
+
+    def __init__(self, cfg: Config, ctx: DistContext) -> None:
+        self.cfg, self.ctx = cfg, ctx
+        self.out_dir = Path(cfg.out_dir)
+        if ctx.is_main:
+            prepare_out_dir(self.out_dir)
+        seed_everything(cfg.seed)
+        self.model, self.train_loader = self.build()
+        self.model.to(ctx.device)
+        steps_per_epoch = len(self.train_loader)
+        self.total_steps = steps_per_epoch * cfg.train.epochs
+        if cfg.train.max_steps:
+            self.total_steps = min(self.total_steps, cfg.train.max_steps)
+        self.optimizer = build_optimizer(self.model, cfg.train.lr, cfg.train.weight_decay)
+        warmup = min(int(cfg.train.warmup_epochs * steps_per_epoch), self.total_steps // 2)
+        self.scheduler = warmup_cosine(self.optimizer, warmup, self.total_steps)
+        self.progress = Progress()
+        if cfg.resume == "auto":
+            self._resume()
+        self.trained: nn.Module = self.model
+        if ctx.distributed:
+            # parameters a batch may leave unused: [MASK] embeddings when finetuning, the bond
+            # head on a batch without masked bonds
+            self.trained = DistributedDataParallel(self.model, find_unused_parameters=True)
+
+    # -- what a mode supplies -------------------------------------------------------------
+
+    def build(self) -> tuple[nn.Module, DataLoader]:
+        """Return the model (on CPU) and the training loader (its sampler has ``set_epoch``)."""
+        raise NotImplementedError
+
+    def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
+        """Return the loss of one training batch, computed through ``self.trained``.
+
+        ``batch_index`` is the batch's position in the epoch's global order (over all ranks),
+        so a per-batch random draw keyed by it is the same after a resume.
+        """
+        raise NotImplementedError
+
+    def evaluate(self, epoch: int) -> Evaluation:
+        """Score the model after ``epoch`` (main rank only, eval mode is the caller's task)."""
+        raise NotImplementedError
+
+    def is_better(self, value: float, best: float | None) -> bool:
+        """Return True if ``value`` beats the best monitored value so far (None: no best)."""
+        raise NotImplementedError
+
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        """Return the ``meta.json`` fields of this run's checkpoints."""
+        return {"kind": self.kind, "config": config_to_dict(self.cfg), **extra}
+
+    def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Return ``results.json``'s content from the best row and all ``metrics.jsonl`` rows."""
+        return {
+            "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],
+            "steps": self.progress.step, "norm": self.cfg.model.norm, "seed": self.cfg.seed,
+            "processes": self.ctx.world_size,
+            "hours": sum(r["seconds"] for r in rows) / 3600,  # resumed runs included
+        }  # fmt: skip
+
+    # -- the engine -----------------------------------------------------------------------
+
+    @property
+    def metrics_path(self) -> Path:
+        """``<out_dir>/metrics.jsonl``: one JSON row per finished epoch."""
+        return self.out_dir / "metrics.jsonl"
+
+    def _resume(self) -> None:
+        point = load_resume_point(self.out_dir / "last")
+        if point is None:
+            return
+        ckpt, state = point
+        check_same_run(ckpt.meta["config"], self.cfg, ckpt.path)
+        self.model.load_state_dict(ckpt.state_dict)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        restore_rng(state["rng"], self.ctx)
+        self.progress = Progress(**state["progress"])
+        if self.ctx.is_main:  # rows of epochs after the checkpoint would be duplicated
+            self._truncate_metrics(self.progress.epoch)
+            tqdm.write(
+                f"resumed from {ckpt.path}: epoch {self.progress.epoch}, "
+                f"batch {self.progress.batch_in_epoch}, step {self.progress.step}"
+            )
+
+    def _truncate_metrics(self, epoch: int) -> None:
+        if not self.metrics_path.exists():
+            return
+        rows = self.metrics_path.read_text().splitlines()
+        kept = [r for r in rows if r.strip() and json.loads(r)["epoch"] < epoch]
+        self.metrics_path.write_text("".join(f"{r}\n" for r in kept))
+
+    def _save_last(self) -> None:
+        """Write the resumable ``last`` checkpoint (collective: every rank calls it)."""
+        progress = self.progress.to_dict()
+        progress["loss_sum"] = mean_over_ranks(self.progress.loss_sum, self.ctx)
+        rng = capture_rng(self.ctx)
+        if self.ctx.is_main:
+            train_state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": rng,
+                "progress": progress,
+            }
+            save_checkpoint(
+                self.out_dir / "last", self.model.state_dict(), self.meta(progress=progress),
+                train_state=train_state, keep_previous=True,
+            )  # fmt: skip
+        barrier(self.ctx)
+
+    def _train_step(self, batch: Any, epoch: int, batch_index: int) -> float:
+        loss = self.batch_loss(batch, epoch, batch_index)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.train.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.item()
+
+    def _train_epoch(self, epoch: int) -> float:
+        """Train the rest of ``epoch``; return its mean loss over ranks and batches."""
+        p, every = self.progress, self.cfg.train.checkpoint_every
+        self.train_loader.batch_sampler.set_epoch(epoch, start_batch=p.batch_in_epoch)
+        self.model.train()
+        show = self.cfg.progress and self.ctx.is_main
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch}", leave=False, disable=not show)
+        for batch in bar:
+            if p.step >= self.total_steps:
+                break
+            global_index = p.batch_in_epoch * self.ctx.world_size + self.ctx.rank
+            loss = self._train_step(batch, epoch, global_index)
+            p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
+            p.loss_sum += loss
+            bar.set_postfix(loss=f"{loss:.4f}")
+            if every and p.step % every == 0:
+                self._save_last()
+        return mean_over_ranks(p.loss_sum / max(p.batch_in_epoch, 1), self.ctx)
+
+    def _log_epoch(self, epoch: int, loss: float, seconds: float) -> None:
+        """Evaluate on the main rank, append the epoch's row, keep the best model."""
+        self.model.eval()
+        evaluation = self.evaluate(epoch)
+        row = {
+            "epoch": epoch, "step": self.progress.step, "train_loss": loss, **evaluation.row,
+            "lr": self.scheduler.get_last_lr()[0], "seconds": seconds,
+        }  # fmt: skip
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        tqdm.write(f"epoch {epoch:3d}  loss {loss:.4f}  {evaluation.line}  ({seconds:.1f}s)")
+        if self.is_better(evaluation.monitored, self.progress.best_value):
+            self.progress.best_value, self.progress.best_epoch = evaluation.monitored, epoch
+            meta = self.meta(epoch=epoch, scores=evaluation.scores)
+            save_checkpoint(self.out_dir / "best", self.model.state_dict(), meta)
+
+    def fit(self) -> dict[str, Any]:
+        """Train to the end; return ``results.json``'s content (main rank) or ``{}``."""
+        p = self.progress
+        for epoch in range(p.epoch, self.cfg.train.epochs + 1):
+            if p.step >= self.total_steps:
+                break
+            start = time.perf_counter()
+            loss = self._train_epoch(epoch)
+            if self.ctx.is_main:
+                self._log_epoch(epoch, loss, time.perf_counter() - start)
+            p.epoch, p.batch_in_epoch, p.loss_sum = epoch + 1, 0, 0.0
+            self._save_last()
+        if not self.ctx.is_main:
+            return {}
+        rows = [json.loads(r) for r in self.metrics_path.read_text().splitlines() if r.strip()]
+        best = next(r for r in rows if r["epoch"] == p.best_epoch)
+        results = self.results(best, rows)
+        (self.out_dir / "results.json").write_text(json.dumps(results, indent=2))
+        return results
