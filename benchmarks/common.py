@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -42,3 +43,27 @@ def stamp_line(stamp: dict[str, str | int]) -> str:
         f"Machine: {stamp['machine']}, {stamp['cpu_cores']} cores, GPU {stamp['gpu']}, "
         f"torch {stamp['torch']}; {stamp['date']}; commit {stamp['commit']}."
     )
+
+
+def launch_side_by_side(jobs: list[tuple[list[str], Path]]) -> None:
+    """Run ``train.py`` with each argument list at once, one CPU thread each, and wait.
+
+    Each job is ``(arguments, out_dir)``; its output goes to ``<out_dir>/train.log``. Two
+    threads per run would oversubscribe this machine's 2 cores and slow both several times.
+
+    Raises:
+        SystemExit: a run failed; the message names its log.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    running = []
+    for args, out_dir in jobs:
+        cmd = [sys.executable, str(REPO / "train.py"), *args, f"out_dir={out_dir}"]
+        cmd += ["progress=false", "resume=auto"]
+        print(" ".join(cmd), flush=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log = open(out_dir / "train.log", "a")  # noqa: SIM115 - closed after wait
+        running.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log), log))
+    for job, log in running:
+        if job.wait() != 0:
+            raise SystemExit(f"run failed, see {log.name}")
+        log.close()

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-from common import MOLECULENET, REPO, RESULTS, provenance, stamp_line
+from common import MOLECULENET, REPO, RESULTS, launch_side_by_side, provenance, stamp_line
 
 from graphsep.data.encodings import EncodedDataset
 from graphsep.data.ogb_loading import load_ogb_dataset
@@ -34,36 +31,45 @@ TABLES = {
 NORMS = ("share", "sep")
 
 
-def finished(dataset: str, seed: int, work: Path) -> list[dict]:
-    """Results of the runs of this dataset and seed that have finished."""
-    results = [work / dataset / f"{norm}-s{seed}" / "results.json" for norm in NORMS]
+def finished(dataset: str, seed: int, runs_dir: Path) -> list[dict]:
+    """Results of the runs of this dataset and seed under ``runs_dir`` that have finished."""
+    results = [runs_dir / dataset / f"{norm}-s{seed}" / "results.json" for norm in NORMS]
     return [json.loads(path.read_text()) for path in results if path.exists()]
 
 
-def run_pair(dataset: str, seed: int, work: Path, extra: list[str]) -> list[dict]:
-    """Train share and sep for one seed side by side; return both results."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def run_pair(
+    dataset: str,
+    seed: int,
+    work: Path,
+    extra: list[str],
+    runs_dir: Path | None = None,
+    per_norm: dict[str, list[str]] | None = None,
+) -> list[dict]:
+    """Train share and sep for one seed side by side; return both results.
+
+    Args:
+        dataset (str): a key of :data:`TABLES`.
+        seed (int): the runs' seed.
+        work (Path): holds the built datasets under ``data/``.
+        extra (list[str]): ``key=value`` for both runs.
+        runs_dir (Path, optional): runs go to ``<runs_dir>/<dataset>/<norm>-s<seed>/``.
+            (default: ``work``)
+        per_norm (dict[str, list[str]], optional): further ``key=value`` for one norm's run.
+    """
+    runs_dir = runs_dir or work
     jobs = []
     for norm in NORMS:
-        out_dir = work / dataset / f"{norm}-s{seed}"
+        out_dir = runs_dir / dataset / f"{norm}-s{seed}"
         if (out_dir / "results.json").exists():
             continue
-        cmd = [
-            sys.executable, str(REPO / "train.py"),
+        args = [
             "--config", str(REPO / "configs" / f"{dataset}.yaml"),
             f"data.source={MOLECULENET / TABLES[dataset]}", f"data.root={work / 'data'}",
-            f"out_dir={out_dir}", f"model.norm={norm}", f"seed={seed}", "progress=false",
-            "resume=auto", *extra,
+            f"model.norm={norm}", f"seed={seed}", *extra, *(per_norm or {}).get(norm, []),
         ]  # fmt: skip
-        print(" ".join(cmd), flush=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log = open(out_dir / "train.log", "w")  # noqa: SIM115 - closed after wait
-        jobs.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log), log))
-    for job, log in jobs:
-        if job.wait() != 0:
-            raise SystemExit(f"run failed, see {log.name}")
-        log.close()
-    return finished(dataset, seed, work)
+        jobs.append((args, out_dir))
+    launch_side_by_side(jobs)
+    return finished(dataset, seed, runs_dir)
 
 
 def prepare(dataset: str, work: Path) -> None:
@@ -102,7 +108,8 @@ def markdown(table: dict, stamp: dict, args: argparse.Namespace) -> str:
         cells = [
             f"{100 * norms[n]['test_mean']:.2f} ± {100 * norms[n]['test_std']:.2f} "
             f"(n={len(norms[n]['test'])})"
-            if n in norms else "-"
+            if n in norms
+            else "-"
             for n in ("share", "sep")
         ]
         metric = next(iter(norms.values()))["metric"]

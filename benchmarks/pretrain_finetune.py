@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-from common import REPO, RESULTS, SHARED_DATA, provenance
-from finetune_sep_vs_share import MOLECULENET, NORMS, TABLES, prepare, run_pair, summarize
+from common import REPO, RESULTS, SHARED_DATA, launch_side_by_side, provenance
+from finetune_sep_vs_share import NORMS, prepare, run_pair, summarize
 
 from graphsep.config import load_config
 from graphsep.pretrain.corpus import load_corpus
@@ -43,28 +40,6 @@ HU_ET_AL = {
 """Hu et al. 2020, GIN, scaffold split, test ROC-AUC: no pretraining -> attribute masking."""
 
 
-def launch(jobs: list[tuple[list[str], Path]]) -> None:
-    """Run ``train.py`` argument lists side by side, one thread each, logging into out_dir."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    running = []
-    for args, out_dir in jobs:
-        cmd = [
-            sys.executable,
-            str(REPO / "train.py"),
-            *args,
-            f"out_dir={out_dir}",
-            "progress=false",
-        ]
-        print(" ".join(cmd), flush=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log = open(out_dir / "train.log", "w")  # noqa: SIM115 - closed after wait
-        running.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log), log))
-    for job, log in running:
-        if job.wait() != 0:
-            raise SystemExit(f"run failed, see {log.name}")
-        log.close()
-
-
 def pretrain_args(args: argparse.Namespace) -> list[str]:
     """Overrides of ``configs/pretrain_zinc.yaml`` for this benchmark's pretraining runs."""
     cache = f"pretrain.cache_dir={args.work / 'pretrain_cache'}"
@@ -77,7 +52,7 @@ def pretrain_both(args: argparse.Namespace) -> dict[str, dict]:
     load_corpus(load_config(PRETRAIN_CONFIG, overrides).pretrain)  # before two runs race to
     out = {norm: args.work / "pretrain" / norm for norm in NORMS}
     todo = [n for n in NORMS if not (out[n] / "results.json").exists()]
-    launch(
+    launch_side_by_side(
         [(["--config", str(PRETRAIN_CONFIG), *overrides, f"model.norm={n}"], out[n]) for n in todo]
     )
     return {n: json.loads((out[n] / "results.json").read_text()) for n in NORMS}
@@ -85,18 +60,9 @@ def pretrain_both(args: argparse.Namespace) -> dict[str, dict]:
 
 def run_pretrained_pair(dataset: str, seed: int, args: argparse.Namespace) -> list[dict]:
     """Finetune share and sep from their pretrained encoders for one seed; both results."""
-    out = {n: args.work / "pretrained" / dataset / f"{n}-s{seed}" for n in NORMS}
-    common = [
-        "--config", str(REPO / "configs" / f"{dataset}.yaml"),
-        f"data.source={MOLECULENET / TABLES[dataset]}", f"data.root={args.work / 'data'}",
-        f"seed={seed}", *args.overrides,
-    ]  # fmt: skip
-    checkpoint = {n: args.work / "pretrain" / n / "best" for n in NORMS}
-    todo = [n for n in NORMS if not (out[n] / "results.json").exists()]
-    launch(
-        [([*common, f"model.norm={n}", f"model.init_from={checkpoint[n]}"], out[n]) for n in todo]
-    )
-    return [json.loads((out[n] / "results.json").read_text()) for n in NORMS]
+    init_from = {n: [f"model.init_from={args.work / 'pretrain' / n / 'best'}"] for n in NORMS}
+    runs_dir = args.work / "pretrained"
+    return run_pair(dataset, seed, args.work, args.overrides, runs_dir, per_norm=init_from)
 
 
 def mean_over_datasets(runs: list[dict]) -> dict[str, tuple[float, float]]:
