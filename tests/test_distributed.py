@@ -48,7 +48,7 @@ def data_root(tmp_path_factory):
 
 def rows(out_dir):
     out = [json.loads(r) for r in (out_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in out]
+    return [{k: v for k, v in r.items() if k not in {"seconds", "train_seconds"}} for r in out]
 
 
 def _bn_worker(rank, world, init_file, x, out):

@@ -203,13 +203,15 @@ class TrainingRun:
                 self._save_last()
         return mean_over_ranks(p.loss_sum / max(p.batch_in_epoch, 1), self.ctx)
 
-    def _log_epoch(self, epoch: int, loss: float, seconds: float) -> None:
+    def _log_epoch(self, epoch: int, loss: float, start: float, train_seconds: float) -> None:
         """Evaluate on the main rank, append the epoch's row, keep the best model."""
         self.model.eval()
         evaluation = self.evaluate(epoch)
+        seconds = time.perf_counter() - start
         row = {
             "epoch": epoch, "step": self.progress.step, "train_loss": loss, **evaluation.row,
-            "lr": self.scheduler.get_last_lr()[0], "seconds": seconds,
+            "lr": self.scheduler.get_last_lr()[0], "train_seconds": train_seconds,
+            "seconds": seconds,
         }  # fmt: skip
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -228,7 +230,7 @@ class TrainingRun:
             start = time.perf_counter()
             loss = self._train_epoch(epoch)
             if self.ctx.is_main:
-                self._log_epoch(epoch, loss, time.perf_counter() - start)
+                self._log_epoch(epoch, loss, start, time.perf_counter() - start)
             p.epoch, p.batch_in_epoch, p.loss_sum = epoch + 1, 0, 0.0
             self._save_last()
         if not self.ctx.is_main:
