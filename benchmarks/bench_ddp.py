@@ -1,11 +1,12 @@
 """Training throughput with 1 process and with ``torchrun`` on N processes, same config.
 
-    python benchmarks/bench_ddp.py --procs 1 2
+    python benchmarks/bench_ddp.py --settings 1x2 1x1 2x1     # processes x threads each
 
 Runs ``train.py`` on molbbbp (built from ../shared/data) for a few epochs; throughput is training
 graphs per second over the epochs after the first, from each epoch's ``train_seconds`` (the
-training part, without rank 0's evaluation of valid and test). One process uses all cores'
-threads; N processes use cores/N threads each. Writes ``benchmarks/results/ddp.{json,md}``.
+training part, without rank 0's evaluation of valid and test). Each setting is processes x
+torch threads per process: on 2 cores, ``1x2`` is the plain run, ``1x1`` one core's baseline and
+``2x1`` DDP over both cores. Writes ``benchmarks/results/ddp.{json,md}``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from common import MOLECULENET, REPO, RESULTS, provenance, stamp_line
 TRAIN_GRAPHS = 1631  # molbbbp's scaffold-split training set
 
 
-def run(procs: int, work: Path, overrides: list[str]) -> dict:
-    out_dir = work / f"p{procs}"
-    threads = max(1, (os.cpu_count() or 1) // procs)
+def run(setting: str, work: Path, overrides: list[str]) -> dict:
+    """Train with ``setting`` = ``PROCSxTHREADS``; return its throughput."""
+    procs, threads = (int(n) for n in setting.split("x"))
+    out_dir = work / setting
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     launcher = [sys.executable] if procs == 1 else [
         sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}"
@@ -50,19 +52,19 @@ def run(procs: int, work: Path, overrides: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--procs", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("overrides", nargs="*", default=["train.epochs=3", "model.dim=64"])
+    parser.add_argument("--settings", nargs="+", default=["1x2", "1x1", "2x1"])
+    parser.add_argument("overrides", nargs="*", default=["train.epochs=6", "model.dim=64"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results = [run(p, work, args.overrides) for p in args.procs]
+        results = [run(setting, work, args.overrides) for setting in args.settings]
     base = results[0]["graphs_per_s"]
     stamp = provenance()
     lines = [
         f"molbbbp training throughput ({' '.join(args.overrides)}).",
         stamp_line(stamp),
         "",
-        "| processes | threads each | s / epoch | graphs / s | vs 1 process |",
+        f"| processes | threads each | s / epoch | graphs / s | vs {args.settings[0]} |",
         "|---|---|---|---|---|",
     ]
     for r in results:
