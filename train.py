@@ -21,8 +21,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse ``--config PATH`` and the ``key=value`` overrides."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="YAML file of overrides (see configs/)")
+    parser.add_argument(
+        "--resume", action="store_true", help="same as resume=auto: continue from out_dir/last"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. model.norm=share")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config, args.overrides)
+        overrides = [*args.overrides, "resume=auto"] if args.resume else args.overrides
+        cfg = load_config(args.config, overrides)
         results = pretrain(cfg) if cfg.mode == "pretrain" else finetune(cfg)
     except GraphsepError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -113,7 +113,8 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data_root, tm
     stopped_at = json.loads(meta.read_text())["progress"]
     assert 0 < stopped_at["batch_in_epoch"] < BATCHES_PER_EPOCH[mode]  # killed inside an epoch
 
-    resumed = train_cmd(data_root, killed, *extra, "resume=auto", mode=mode)
+    resume = {"finetune": "resume=auto", "pretrain": "--resume"}[mode]  # both spellings
+    resumed = train_cmd(data_root, killed, *extra, resume, mode=mode)
     subprocess.run(resumed, check=True, cwd=REPO, env=ENV, capture_output=True)
     assert rows(killed) == rows(whole)
     a, b = load_checkpoint(whole / "last").state_dict, load_checkpoint(killed / "last").state_dict
@@ -133,3 +134,37 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous_one(data_root, tmp
     cfg = load_config("configs/quickstart.yaml", [*TINY, "model.norm=share"])
     with pytest.raises(CheckpointError, match=r"model.norm \(checkpoint 'sep', now 'share'\)"):
         check_same_run(ckpt.meta["config"], cfg, ckpt.path)
+
+
+def _children(pid):
+    """PIDs of the processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the ranks through /proc")
+def test_a_rank_killed_mid_run_ends_the_whole_run(data_root, tmp_path):
+    out_dir = tmp_path / "ddp"
+    cmd = train_cmd(data_root, out_dir, "train.epochs=50", "train.batch_size=128")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", *cmd[1:]]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out_dir / "last").exists():
+        time.sleep(0.1)
+    ranks = _children(proc.pid)
+    assert len(ranks) == 2 and proc.poll() is None  # training, past the first epoch
+    os.kill(ranks[1], signal.SIGKILL)
+    try:
+        returncode = proc.wait(timeout=60)  # the other rank must not hang
+    finally:
+        proc.kill()
+    assert returncode != 0
+    assert all(not Path(f"/proc/{pid}").exists() for pid in ranks)
