@@ -1,1 +1,1 @@
-"""Training: tasks and losses, checkpoints, the finetuning loop."""
+"""Training: the shared engine, finetuning, tasks and losses, checkpoints, DDP and resume."""
