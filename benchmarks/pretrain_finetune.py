@@ -25,7 +25,7 @@ import statistics
 from pathlib import Path
 
 from common import REPO, RESULTS, SHARED_DATA, launch_side_by_side, provenance
-from finetune_sep_vs_share import NORMS, prepare, run_pair, summarize
+from finetune_sep_vs_share import NORMS, finished, prepare, run_pair, summarize
 
 from graphsep.config import load_config
 from graphsep.pretrain.corpus import load_corpus
@@ -65,33 +65,70 @@ def run_pretrained_pair(dataset: str, seed: int, args: argparse.Namespace) -> li
     return run_pair(dataset, seed, args.work, args.overrides, runs_dir, per_norm=init_from)
 
 
-def mean_over_datasets(runs: list[dict]) -> dict[str, tuple[float, float]]:
-    """Per norm: the mean over datasets of each seed's test metric, then mean ± std over seeds."""
+def complete_datasets(runs: dict[str, list[dict]], seeds: list[int]) -> list[str]:
+    """Datasets whose runs have finished for every variant, norm and seed."""
+    done: dict[str, set] = {}
+    for variant, results in runs.items():
+        for r in results:
+            done.setdefault(r["dataset"], set()).add((variant, r["norm"], r["seed"]))
+    wanted = len(runs) * len(NORMS) * len(seeds)
+    return [dataset for dataset, keys in done.items() if len(keys) == wanted]
+
+
+def mean_over_datasets(runs: list[dict], datasets: list[str]) -> dict[str, tuple[float, float]]:
+    """Per norm: the mean over ``datasets`` of each seed's test metric, then mean ± std."""
     out = {}
     for norm in NORMS:
         by_seed: dict[int, list[float]] = {}
         for r in runs:
-            if r["norm"] == norm:
+            if r["norm"] == norm and r["dataset"] in datasets:
                 by_seed.setdefault(r["seed"], []).append(r["test"])
         means = [statistics.fmean(v) for v in by_seed.values()]
-        out[norm] = (statistics.fmean(means), statistics.stdev(means) if len(means) > 1 else 0.0)
+        if means:
+            out[norm] = (statistics.fmean(means), stdev(means))
     return out
 
 
-def _cell(mean: float, std: float) -> str:
-    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+def stdev(values: list[float]) -> float:
+    """Sample standard deviation, 0 for a single value."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def markdown(tables: dict, means: dict, budget: dict, stamp: dict, args: argparse.Namespace) -> str:
+def _cell(entry: dict | None, seeds: int) -> str:
+    if entry is None:
+        return "-"
+    n = len(entry["test"])
+    partial = f" (n={n})" if n < seeds else ""
+    return f"{100 * entry['test_mean']:.2f} ± {100 * entry['test_std']:.2f}{partial}"
+
+
+def _pretraining_line(budget: dict, args: argparse.Namespace) -> str:
+    parts = []
+    for norm in NORMS:
+        r = budget[norm]
+        acc, base = r["accuracy"], r["majority"]
+        parts.append(
+            f"{norm}: {r['epochs_run']} epoch(s), {r['steps']:,} steps, {r['hours']:.2f} h, "
+            f"held-out atom type acc {acc['atom_type']:.3f} (majority {base['atom_type']:.3f}), "
+            f"bond type {acc['bond_type']:.3f} ({base['bond_type']:.3f})"
+        )
+    return (
+        f"Pretraining (configs/pretrain_zinc.yaml, {' '.join(args.pretrain_overrides) or 'as is'})"
+        f" on {budget['sep']['molecules']:,} molecules; " + "; ".join(parts) + "."
+    )
+
+
+def markdown(
+    tables: dict, means: dict, complete: list[str], budget: dict, stamp: dict,
+    args: argparse.Namespace,
+) -> str:  # fmt: skip
+    """The results table: every dataset, the mean over complete ones, the anchors."""
     variants = [(v, n) for v in ("scratch", "pretrained") for n in ("share", "sep")]
-    sep = budget["sep"]
+    seeds = len(args.seeds)
     lines = [
-        f"Test metric mean ± std over seeds {args.seeds}; OGB scaffold splits; overrides: "
-        f"{' '.join(args.overrides) or 'none'}.",
-        "Pretraining (configs/pretrain_zinc.yaml, "
-        f"{' '.join(args.pretrain_overrides) or 'as is'}): "
-        f"{sep['molecules']:,} molecules, {sep['epochs_run']} epochs, {sep['steps']:,} steps, "
-        f"{sep['hours']:.2f} h (sep), {budget['share']['hours']:.2f} h (share).",
+        f"Test metric x100, mean ± std over seeds {args.seeds} (n = seeds finished where fewer); "
+        f"OGB scaffold splits; overrides: {' '.join(args.overrides) or 'none'}.",
+        _pretraining_line(budget, args),
         f"Machine: {stamp['machine']}, {stamp['cpu_cores']} cores, GPU {stamp['gpu']}; "
         f"{stamp['date']}; commit {stamp['commit']}.",
         "",
@@ -100,15 +137,33 @@ def markdown(tables: dict, means: dict, budget: dict, stamp: dict, args: argpars
         "|---" * (len(variants) + 2) + "|",
     ]  # fmt: skip
     for dataset in tables["scratch"]:
-        cells = [
-            _cell(e["test_mean"], e["test_std"]) if (e := tables[v][dataset].get(n)) else "-"
-            for v, n in variants
-        ]
+        cells = [_cell(tables[v].get(dataset, {}).get(n), seeds) for v, n in variants]
         anchor = "{} → {}".format(*HU_ET_AL[dataset]) if dataset in HU_ET_AL else "-"
         lines.append(f"| {dataset} | " + " | ".join(cells) + f" | {anchor} |")
-    mean_cells = [_cell(*means[v][n]) for v, n in variants]
-    lines.append("| mean over datasets | " + " | ".join(mean_cells) + " | |")
+    if complete:
+        mean_cells = [
+            f"{100 * m[0]:.2f} ± {100 * m[1]:.2f}" if (m := means[v].get(n)) else "-"
+            for v, n in variants
+        ]
+        names = ", ".join(d.removeprefix("ogbg-") for d in complete)
+        lines.append(f"| mean over {names} | " + " | ".join(mean_cells) + " | |")
     return "\n".join(lines) + "\n"
+
+
+def collect(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Run (or with ``--summarize`` only read) every finetuning run; their results."""
+    runs: dict[str, list[dict]] = {"scratch": [], "pretrained": []}
+    for dataset in args.datasets:
+        if not args.summarize:
+            prepare(dataset, args.work)
+        for seed in args.seeds:
+            if args.summarize:
+                runs["scratch"] += finished(dataset, seed, args.work)
+                runs["pretrained"] += finished(dataset, seed, args.work / "pretrained")
+                continue
+            runs["scratch"] += run_pair(dataset, seed, args.work, args.overrides)
+            runs["pretrained"] += run_pretrained_pair(dataset, seed, args)
+    return runs
 
 
 def main() -> None:
@@ -119,26 +174,29 @@ def main() -> None:
         "--work", type=Path, default=REPO / "benchmarks" / "work" / "pretrain_finetune"
     )
     parser.add_argument("--pretrain-overrides", nargs="+", default=[])
+    parser.add_argument(
+        "--summarize", action="store_true", help="only summarize the runs that have finished"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
     args = parser.parse_args()
-    budget = pretrain_both(args)
-    runs: dict[str, list[dict]] = {"scratch": [], "pretrained": []}
-    for dataset in args.datasets:
-        prepare(dataset, args.work)
-        for seed in args.seeds:
-            runs["scratch"] += run_pair(dataset, seed, args.work, args.overrides)
-            runs["pretrained"] += run_pretrained_pair(dataset, seed, args)
+    if args.summarize:
+        budget = {n: json.loads((args.work / "pretrain" / n / "results.json").read_text())
+                  for n in NORMS}  # fmt: skip
+    else:
+        budget = pretrain_both(args)
+    runs = collect(args)
+    complete = complete_datasets(runs, args.seeds)
     tables = {variant: summarize(r) for variant, r in runs.items()}
-    means = {variant: mean_over_datasets(r) for variant, r in runs.items()}
+    means = {variant: mean_over_datasets(r, complete) for variant, r in runs.items()}
     stamp = provenance()
-    text = markdown(tables, means, budget, stamp, args)
+    text = markdown(tables, means, complete, budget, stamp, args)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pretrain_finetune.md").write_text(text)
     payload = {
         "provenance": stamp, "overrides": args.overrides,
         "pretrain_overrides": args.pretrain_overrides, "pretraining": budget,
-        "results": tables, "means": means, "runs": runs,
+        "results": tables, "means": means, "complete_datasets": complete, "runs": runs,
     }  # fmt: skip
     (RESULTS / "pretrain_finetune.json").write_text(json.dumps(payload, indent=2))
 
