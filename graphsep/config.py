@@ -61,6 +61,9 @@ class DataConfig:
     num_workers: int = 0  # DataLoader worker processes
     # training batches per size-sorted mega-bucket; 1: random batches (no size bucketing)
     bucket_size_multiplier: int = 50
+    # training batches padded as this many size-sorted chunks; the [CLS] BatchNorm still sees
+    # the whole batch, so random batches (bucket_size_multiplier=1) pad little
+    batch_chunks: int = 1
 
 
 @dataclass
@@ -196,6 +199,7 @@ def validate(cfg: Config) -> None:
         "model.num_heads": cfg.model.num_heads,
         "model.max_hops": cfg.model.max_hops,
         "data.bucket_size_multiplier": cfg.data.bucket_size_multiplier,
+        "data.batch_chunks": cfg.data.batch_chunks,
     }
     for key, value in positive.items():
         if value <= 0:

@@ -6,7 +6,7 @@ from sklearn.metrics import roc_auc_score
 from torch_geometric.utils import from_networkx
 
 from graphsep.config import ModelConfig
-from graphsep.data.collate import collate_graphs
+from graphsep.data.collate import collate_chunks, collate_graphs
 from graphsep.data.encodings import StructuralEncoding
 from graphsep.nn.model import GraphTransformer, PropertyPredictor
 
@@ -65,8 +65,36 @@ def test_every_parameter_gets_a_gradient(norm):
     masked_edges[::7] = True
     cls, tokens = model.encoder(batch, masked_atoms, masked_edges)
     (model.head(cls).sum() + tokens[batch.mask].sum()).backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    grads = dict(model.named_parameters())
+    # Block 0's [CLS] input is the same learned vector for every graph (as in ViT/MAE), so its
+    # BatchNorm outputs beta alone and gamma's gradient is zero up to rounding.
+    constant_input = "encoder.encoder.blocks.0.norm1.cls_norm.weight"
+    if norm == "sep":
+        assert grads.pop(constant_input).grad.abs().max() < 1e-5
+    missing = [n for n, p in grads.items() if p.grad is None or not p.grad.any()]
     assert missing == []
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_a_chunked_batch_encodes_as_the_whole_batch(norm):
+    graphs = bbbp_graphs(40)
+    order = torch.argsort(torch.tensor([g.num_nodes for g in graphs]), stable=True)
+    whole = collate_graphs(graphs, max_hops=5)
+    chunked = collate_chunks(graphs, max_hops=5, chunks=4)
+    assert [c.num_graphs for c in chunked.chunks] == [10, 10, 10, 10]
+    assert chunked.chunks[0].mask.size(1) < whole.mask.size(1)  # the small chunk pads less
+    torch.testing.assert_close(chunked.y, whole.y[order])
+    models = [small_model(norm, dropout=0.0, attn_dropout=0.0) for _ in range(2)]
+    # train mode: the [CLS] BatchNorm normalizes over all 40 graphs, chunked or not
+    torch.testing.assert_close(
+        models[1].train()(chunked), models[0].train()(whole)[order], atol=1e-5, rtol=1e-4
+    )
+    state = [m.state_dict() for m in models]  # running statistics included
+    for key in state[0]:
+        torch.testing.assert_close(state[1][key], state[0][key], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        models[1].eval()(chunked), models[0].eval()(whole)[order], atol=1e-5, rtol=1e-4
+    )
 
 
 def test_a_non_molecular_graph_with_continuous_features_trains():

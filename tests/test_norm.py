@@ -66,3 +66,18 @@ def test_sep_and_share_models_differ_only_in_norm_modules():
         assert torch.equal(a[k], b[k]), k
     assert any("cls_norm.running_mean" in k for k in sep)
     assert not any("cls_norm" in k for k in share)
+
+
+@pytest.mark.parametrize("kind", ["sep", "share"])
+def test_chunks_are_normalized_as_one_batch(kind):
+    norm = build_norm(kind, 16).train()
+    x = _inputs(B=7, T=5)
+    chunks = [x[:3, :2], x[3:, :]]  # different lengths, as size-sorted chunks pad
+    out = norm.forward_chunks(chunks)
+    whole = norm(x)
+    torch.testing.assert_close(out[0], whole[:3, :2])
+    torch.testing.assert_close(out[1], whole[3:])
+    if kind == "sep":  # the [CLS] statistics span both chunks: zero mean over all 7 only
+        cls = torch.cat([o[:, 0] for o in out])
+        torch.testing.assert_close(cls.mean(0), torch.zeros(16), atol=1e-5, rtol=0)
+        assert not torch.allclose(out[0][:, 0].mean(0), torch.zeros(16), atol=1e-2)

@@ -266,6 +266,7 @@ def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
         ("SMILES\nCCO\n", ["pretrain.corpus=[]"], "pretrain.corpus: no SMILES file given"),
         ("SMILES\nCCO\n", ["pretrain.corpus=[nowhere/*.csv]"], "no file matches 'nowhere/*.csv'"),
         ("SMILES\nCCO\n", ["model.node_kind=continuous"], "model.node_kind and model.edge_kind"),
+        ("SMILES\nCCO\n", ["data.batch_chunks=4"], "data.batch_chunks must be 1, got 4"),
     ],
 )  # fmt: skip
 def test_bad_pretraining_input_stops_with_its_name(tmp_path, capsys, content, overrides, message):

@@ -6,6 +6,7 @@ from molecules import SHARED_DATA
 
 import train
 from graphsep.config import load_config
+from graphsep.data.batch import ChunkedGraphBatch
 from graphsep.training.checkpoint import load_checkpoint
 from graphsep.training.data import load_property_data
 from graphsep.training.finetune import predict
@@ -63,6 +64,7 @@ def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
         (["model.norm=batch"], "model.norm: invalid value 'batch'; choose one of ['sep', 'share']"),
         (["train.epochs=many"], "key 'train.epochs'"),
         (["data.bucket_size_multiplier=0"], "data.bucket_size_multiplier: must be positive, got 0"),
+        (["data.batch_chunks=0"], "data.batch_chunks: must be positive, got 0"),
         (["data.name=ogbg-molnothing", "data.source=null"], "ogbg-molnothing"),
         (["model.init_from=configs"], "configs is not a graphsep checkpoint"),
     ],
@@ -104,3 +106,20 @@ def test_bucket_size_multiplier_one_gives_random_batches(data_root, tmp_path):
 
     bucketed, random = mean_padded_atoms(50), mean_padded_atoms(1)
     assert random > 1.5 * bucketed  # BBBP, batches of 32: 42.9 against 23.4 atoms
+
+
+def test_chunked_random_batches_pad_little_and_train(data_root, tmp_path):
+    chunked = ["data.bucket_size_multiplier=1", "data.batch_chunks=4"]
+    assert train.main(quick_args(data_root, tmp_path / "run", "train.max_steps=2", *chunked)) == 0
+    cfg = load_config("configs/quickstart.yaml", [
+        f"data.root={data_root}", "train.batch_size=32", *SMALL, *chunked,
+    ])  # fmt: skip
+    loader = load_property_data(cfg).train
+    loader.batch_sampler.set_epoch(1)
+    padded = real = 0
+    for batch in loader:
+        assert isinstance(batch, ChunkedGraphBatch) and batch.y.size(0) == batch.num_graphs
+        padded += sum(c.mask[:, 1:].numel() for c in batch.chunks)
+        real += sum(int(c.num_nodes.sum()) for c in batch.chunks)
+    assert real == int(loader.dataset.sizes.sum())  # every training graph, once
+    assert padded < 1.5 * real  # 1.2x here; one tensor per random batch of 32 pads to 1.9x

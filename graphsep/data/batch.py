@@ -1,4 +1,4 @@
-"""The dense graph batch handed from the data path to the graph front end."""
+"""The dense graph batch handed from the data path to the graph front end, whole or in chunks."""
 
 from __future__ import annotations
 
@@ -53,3 +53,34 @@ class GraphBatch:
             if isinstance(v := getattr(self, f.name), Tensor)
         }
         return replace(self, **moved)
+
+
+@dataclass
+class ChunkedGraphBatch:
+    """One batch of graphs held as chunks, each a :class:`GraphBatch` padded to its own size.
+
+    A random batch sorted by size and cut into chunks pads about as little as a size-bucketed
+    one, while SepNorm's [CLS] BatchNorm still sees a batch that looks like the data: the
+    encoder normalizes all chunks together (:meth:`TransformerEncoder.forward_chunks`).
+
+    Args:
+        chunks (list[GraphBatch]): the chunks, in the order their graphs' outputs come back.
+    """
+
+    chunks: list[GraphBatch]
+
+    @property
+    def num_graphs(self) -> int:
+        """Number of graphs over every chunk."""
+        return sum(chunk.num_graphs for chunk in self.chunks)
+
+    @property
+    def y(self) -> Tensor | None:
+        """``(B, num_tasks)`` targets in chunk order, or None without targets."""
+        if self.chunks[0].y is None:
+            return None
+        return torch.cat([chunk.y for chunk in self.chunks])
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> ChunkedGraphBatch:
+        """Return a copy with every chunk moved to ``device``."""
+        return ChunkedGraphBatch([c.to(device, non_blocking) for c in self.chunks])

@@ -1,7 +1,8 @@
 """Dense padded batches of graphs for the Graphormer front end, built in one place.
 
 A list of PyG graphs becomes one :class:`~graphsep.data.batch.GraphBatch` with ``T = 1 + N``
-slots per graph, the virtual [CLS] node (Ying et al., NeurIPS 2021: the graph token) at slot 0.
+slots per graph, the virtual [CLS] node (Ying et al., NeurIPS 2021: the graph token) at slot 0,
+or a :class:`~graphsep.data.batch.ChunkedGraphBatch` of size-sorted chunks, each padded alone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphsep.constants import CLS_DISTANCE, NO_EDGE, PAD_DISTANCE
-from graphsep.data.batch import GraphBatch
+from graphsep.data.batch import ChunkedGraphBatch, GraphBatch
 from graphsep.data.encodings import structural_encodings, trace_path_edges
 
 
@@ -62,20 +63,46 @@ def collate_graphs(graphs: Sequence[Data], max_hops: int) -> GraphBatch:
     )
 
 
+def collate_chunks(graphs: Sequence[Data], max_hops: int, chunks: int) -> ChunkedGraphBatch:
+    """Sort graphs by size and cut them into ``chunks`` near-equal chunks, each padded alone.
+
+    On random HIV batches of 128 this pads to 33 slots with 8 chunks and 30 with 16, against 92
+    as one tensor and 29 for size-bucketed batches (README, Results).
+
+    Args:
+        graphs (Sequence[Data]): ``B >= 1`` graphs, as for :func:`collate_graphs`.
+        max_hops (int): bonds kept along each shortest path.
+        chunks (int): chunks wanted; fewer when the batch holds fewer graphs.
+
+    Returns:
+        ChunkedGraphBatch: the chunks, smallest graphs first.
+    """
+    if not graphs:
+        raise ValueError("collate_chunks: empty list of graphs")
+    order = torch.argsort(torch.tensor([g.num_nodes for g in graphs]), stable=True)
+    parts = order.tensor_split(min(chunks, len(graphs)))
+    return ChunkedGraphBatch([collate_graphs([graphs[i] for i in p], max_hops) for p in parts])
+
+
 @dataclass
 class GraphCollator:
-    """``collate_fn`` for a ``DataLoader``: :func:`collate_graphs` with a fixed ``max_hops``.
+    """``collate_fn`` for a ``DataLoader``: graphs to one dense batch, or to size-sorted chunks.
 
     A plain dataclass, so it pickles into DataLoader worker processes.
 
     Args:
         max_hops (int): bonds kept along each shortest path (default 5, as Graphormer).
+        chunks (int): 1 for one :class:`GraphBatch`; more for a :class:`ChunkedGraphBatch`
+            (:func:`collate_chunks`). (default: 1)
     """
 
     max_hops: int = 5
+    chunks: int = 1
 
-    def __call__(self, graphs: Sequence[Data]) -> GraphBatch:
-        """Collate ``graphs`` into a :class:`~graphsep.data.batch.GraphBatch`."""
+    def __call__(self, graphs: Sequence[Data]) -> GraphBatch | ChunkedGraphBatch:
+        """Collate ``graphs`` into one batch, or into chunks when ``chunks > 1``."""
+        if self.chunks > 1:
+            return collate_chunks(graphs, self.max_hops, self.chunks)
         return collate_graphs(graphs, self.max_hops)
 
 

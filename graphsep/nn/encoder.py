@@ -3,9 +3,15 @@
 It takes tokens ``(B, 1 + N, D)`` with [CLS] at position 0, a key-padding mask ``(B, 1 + N)``
 (True = real) and an optional additive attention bias ``(B, H, 1 + N, 1 + N)``. It knows nothing
 about graphs, pixels or words: every front end hands it exactly this.
+
+A batch may also come as several such chunks (``forward_chunks``), each padded to its own
+length: attention and the MLP act per chunk, the norms see the whole batch, so a random batch
+split into size-sorted chunks pads little and keeps SepNorm's whole-batch [CLS] statistics.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
@@ -42,10 +48,16 @@ class Block(nn.Module):
         self.norm2 = build_norm(norm, dim, cls_norm)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dropout)
 
-    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
-        """Map ``(B, T, D)`` to ``(B, T, D)`` under ``attn_bias`` ``(B, H, T, T)``."""
-        x = x + self.attn(self.norm1(x), attn_bias)
-        return x + self.mlp(self.norm2(x))
+    def forward(self, chunks: Sequence[Tensor], attn_biases: Sequence[Tensor]) -> list[Tensor]:
+        """Map chunks ``(B_i, T_i, D)`` to the same shapes under ``(B_i, H, T_i, T_i)`` biases.
+
+        The norms see every chunk at once (SepNorm's [CLS] statistics span the whole batch);
+        attention and the MLP act on each chunk.
+        """
+        normed = self.norm1.forward_chunks(chunks)
+        chunks = [x + self.attn(n, b) for x, n, b in zip(chunks, normed, attn_biases, strict=True)]
+        normed = self.norm2.forward_chunks(chunks)
+        return [x + self.mlp(n) for x, n in zip(chunks, normed, strict=True)]
 
 
 class TransformerEncoder(nn.Module):
@@ -94,17 +106,33 @@ class TransformerEncoder(nn.Module):
         Returns:
             Tensor: the normalized outputs ``(B, T, D)``; padding rows are meaningless.
         """
+        return self.forward_chunks([(tokens, mask, bias)])[0]
+
+    def forward_chunks(
+        self, chunks: Sequence[tuple[Tensor, Tensor, Tensor | None]]
+    ) -> list[Tensor]:
+        """Encode one batch held as chunks ``(tokens, mask, bias)``, each as :meth:`forward`.
+
+        Chunk ``i`` has its own length ``T_i``; the norms normalize all chunks together, so
+        the result equals encoding the chunks padded into one tensor.
+
+        Returns:
+            list[Tensor]: the normalized outputs ``(B_i, T_i, D)`` of each chunk.
+        """
+        xs = [tokens for tokens, _, _ in chunks]
+        attn_biases = [self._attn_bias(*chunk) for chunk in chunks]
+        for block in self.blocks:
+            xs = block(xs, attn_biases)
+        return self.norm.forward_chunks(xs)
+
+    def _attn_bias(self, tokens: Tensor, mask: Tensor, bias: Tensor | None) -> Tensor:
+        """Return the additive ``(B, H, T, T)`` bias of every block, padding keys at ``-inf``."""
         B, T, _ = tokens.shape
         if bias is None:
             bias = tokens.new_zeros(B, self.num_heads, T, T)
-        # One additive mask for all blocks: padding keys get -inf. [CLS] is always a real key,
-        # so no query row is fully masked.
+        # [CLS] is always a real key, so no query row is fully masked
         key_padding = ~mask[:, None, None, :]  # (B, 1, 1, T)
-        attn_bias = bias.to(tokens.dtype).masked_fill(key_padding, float("-inf"))
-        x = tokens
-        for block in self.blocks:
-            x = block(x, attn_bias)
-        return self.norm(x)
+        return bias.to(tokens.dtype).masked_fill(key_padding, float("-inf"))
 
     def extra_repr(self) -> str:
         """Hyper-parameters shown in ``repr``."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
-from graphsep.data.batch import GraphBatch
+from graphsep.data.batch import ChunkedGraphBatch, GraphBatch
 from graphsep.nn.encoder import TransformerEncoder
 from graphsep.nn.graphormer import GraphormerEmbedding
 
@@ -66,17 +67,23 @@ class GraphTransformer(nn.Module):
 
     def forward(
         self,
-        batch: GraphBatch,
+        batch: GraphBatch | ChunkedGraphBatch,
         masked_atoms: Tensor | None = None,
         masked_edges: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor | list[Tensor]]:
         """Encode a batch; returns the [CLS] vectors ``(B, D)`` and all slots ``(B, T, D)``.
 
-        See :meth:`GraphormerEmbedding.forward` for the optional masks (pretraining).
+        A :class:`ChunkedGraphBatch` gives the [CLS] vectors of every chunk in order and one
+        ``(B_i, T_i, D)`` slot tensor per chunk. See :meth:`GraphormerEmbedding.forward` for
+        the optional masks (pretraining, whole batches only).
         """
-        tokens, mask, bias = self.embedding(batch, masked_atoms, masked_edges)
-        out = self.encoder(tokens, mask, bias)  # (B, T, D)
-        return out[:, 0], out
+        if isinstance(batch, GraphBatch):
+            out = self.encoder(*self.embedding(batch, masked_atoms, masked_edges))  # (B, T, D)
+            return out[:, 0], out
+        if masked_atoms is not None or masked_edges is not None:
+            raise ValueError("GraphTransformer: masks need a whole GraphBatch, not chunks")
+        outs = self.encoder.forward_chunks([self.embedding(c) for c in batch.chunks])
+        return torch.cat([out[:, 0] for out in outs]), outs
 
     def no_weight_decay(self) -> set[str]:
         """Names of parameters kept out of weight decay: tokens, embeddings, norms, biases."""
@@ -121,12 +128,12 @@ class PropertyPredictor(nn.Module):
         self.encoder = encoder
         self.head = PropertyHead(encoder.dim, num_tasks, head_dropout)
 
-    def forward(self, batch: GraphBatch) -> Tensor:
+    def forward(self, batch: GraphBatch | ChunkedGraphBatch) -> Tensor:
         """Return raw outputs ``(B, num_tasks)``: logits or standardised values."""
         cls, _ = self.encoder(batch)
         return self.head(cls)
 
-    def embed(self, batch: GraphBatch) -> Tensor:
+    def embed(self, batch: GraphBatch | ChunkedGraphBatch) -> Tensor:
         """Return the [CLS] embeddings ``(B, D)``."""
         return self.encoder(batch)[0]
 

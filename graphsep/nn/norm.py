@@ -4,9 +4,15 @@ Chen et al., "On Separate Normalization in Self-supervised Transformers", NeurIP
 (arXiv 2309.12931): position 0 ([CLS]) goes through its own normalizer, BatchNorm1d over the
 batch's [CLS] vectors by default, while every other token goes through LayerNorm. ShareNorm is
 the usual single LayerNorm of MAE, BERT and Graphormer.
+
+Both also normalize a batch held as several padded chunks (``forward_chunks``): the [CLS]
+statistics then span every chunk, so a random batch padded in size-sorted chunks is normalized
+exactly as the same batch padded as one tensor.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +33,10 @@ class ShareNorm(nn.LayerNorm):
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__(dim, eps=eps)
+
+    def forward_chunks(self, chunks: Sequence[Tensor]) -> list[Tensor]:
+        """Normalize each ``(B_i, T_i, D)`` chunk; LayerNorm is per token, so chunks are apart."""
+        return [self(x) for x in chunks]
 
 
 class SepNorm(nn.Module):
@@ -60,9 +70,16 @@ class SepNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalize ``x`` of shape ``(B, 1 + N, D)``; returns the same shape."""
-        cls = self.cls_norm(x[:, 0])  # (B, D)
-        tokens = self.tok_norm(x[:, 1:])  # (B, N, D)
-        return torch.cat([cls.unsqueeze(1), tokens], dim=1)
+        return self.forward_chunks([x])[0]
+
+    def forward_chunks(self, chunks: Sequence[Tensor]) -> list[Tensor]:
+        """Normalize chunks ``(B_i, 1 + N_i, D)`` of one batch; [CLS] statistics span all."""
+        cls = self.cls_norm(torch.cat([x[:, 0] for x in chunks]))  # (sum B_i, D)
+        cls_parts = cls.split([x.size(0) for x in chunks])
+        return [
+            torch.cat([c.unsqueeze(1), self.tok_norm(x[:, 1:])], dim=1)  # (B_i, 1 + N_i, D)
+            for c, x in zip(cls_parts, chunks, strict=True)
+        ]
 
     def extra_repr(self) -> str:
         """Hyper-parameters shown in ``repr``."""

@@ -86,8 +86,13 @@ def check_pretrain_config(cfg: Config) -> None:
     """Stop, before any work, on settings that pretraining cannot honour.
 
     Raises:
-        GraphsepError: non-categorical or non-OGB features.
+        GraphsepError: non-categorical or non-OGB features, or chunked batches.
     """
+    if cfg.data.batch_chunks != 1:
+        raise GraphsepError(
+            "mode=pretrain masks whole batches: data.batch_chunks must be 1, "
+            f"got {cfg.data.batch_chunks}"
+        )
     model = cfg.model
     if model.node_kind != "categorical" or model.edge_kind != "categorical":
         raise GraphsepError(

@@ -80,6 +80,7 @@ def bucket_loader(
     shuffle: bool,
     cfg: Config,
     ctx: DistContext | None = None,
+    chunks: int = 1,
 ) -> DataLoader:
     """Return a loader of size-bucketed batches of ``dataset``, collated for the encoder.
 
@@ -91,6 +92,8 @@ def bucket_loader(
         cfg (Config): ``seed``, ``data.bucket_size_multiplier``, ``data.num_workers`` and
             ``model.max_hops`` are read.
         ctx (DistContext, optional): shard the batches over its ranks.
+        chunks (int, optional): collate each batch as this many size-sorted chunks
+            (:func:`~graphsep.data.collate.collate_chunks`). (default: ``1``)
     """
     shards = {"num_replicas": ctx.world_size, "rank": ctx.rank} if ctx else {}
     sampler = SizeBucketBatchSampler(
@@ -104,7 +107,7 @@ def bucket_loader(
     return DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=GraphCollator(cfg.model.max_hops),
+        collate_fn=GraphCollator(cfg.model.max_hops, chunks),
         num_workers=cfg.data.num_workers,
         # its own generator: creating an iterator would otherwise draw from the global RNG,
         # shifting the dropout stream of a run resumed mid-epoch
@@ -160,7 +163,10 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
     train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
     ebs = cfg.train.eval_batch_size
     return PropertyData(
-        train=bucket_loader(train, train.sizes, train_bs, shuffle=True, cfg=cfg, ctx=ctx),
+        train=bucket_loader(
+            train, train.sizes, train_bs, shuffle=True, cfg=cfg, ctx=ctx,
+            chunks=cfg.data.batch_chunks,
+        ),  # fmt: skip
         valid=bucket_loader(valid, valid.sizes, ebs, shuffle=False, cfg=cfg),
         test=bucket_loader(test, test.sizes, ebs, shuffle=False, cfg=cfg),
         task=task,
