@@ -17,6 +17,11 @@ MOLECULENET = SHARED_DATA / "moleculenet"
 RESULTS = REPO / "benchmarks" / "results"
 
 
+def absolute_path(text: str) -> Path:
+    """A ``--work`` argument made absolute: runs start in the repo, not in the caller's folder."""
+    return Path(text).resolve()
+
+
 def provenance() -> dict[str, str | int]:
     """Machine, date and commit to print and store beside every number."""
     commit = subprocess.run(

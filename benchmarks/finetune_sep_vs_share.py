@@ -18,7 +18,15 @@ import json
 import statistics
 from pathlib import Path
 
-from common import MOLECULENET, REPO, RESULTS, launch_side_by_side, provenance, stamp_line
+from common import (
+    MOLECULENET,
+    REPO,
+    RESULTS,
+    absolute_path,
+    launch_side_by_side,
+    provenance,
+    stamp_line,
+)
 
 from graphsep.data.encodings import EncodedDataset
 from graphsep.data.ogb_loading import load_ogb_dataset
@@ -121,7 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["molbbbp", "molhiv"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work")
+    parser.add_argument("--work", type=absolute_path, default=REPO / "benchmarks" / "work")
     parser.add_argument(
         "--name", default="finetune_sep_vs_share", help="results file stem in benchmarks/results"
     )

@@ -22,9 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from pathlib import Path
 
-from common import REPO, RESULTS, SHARED_DATA, launch_side_by_side, provenance
+from common import REPO, RESULTS, SHARED_DATA, absolute_path, launch_side_by_side, provenance
 from finetune_sep_vs_share import NORMS, finished, prepare, run_pair, summarize
 
 from graphsep.config import load_config
@@ -171,7 +170,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
-        "--work", type=Path, default=REPO / "benchmarks" / "work" / "pretrain_finetune"
+        "--work", type=absolute_path, default=REPO / "benchmarks" / "work" / "pretrain_finetune"
     )
     parser.add_argument("--pretrain-overrides", nargs="+", default=[])
     parser.add_argument(
