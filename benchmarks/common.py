@@ -1,10 +1,12 @@
-"""Shared by the benchmark scripts: where the data is, and a provenance stamp for results."""
+"""Shared by the benchmark scripts: data paths, provenance, side-by-side runs, the run archive."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +74,55 @@ def launch_side_by_side(jobs: list[tuple[list[str], Path]]) -> None:
         if job.wait() != 0:
             raise SystemExit(f"run failed, see {log.name}")
         log.close()
+
+
+class RunArchive:
+    """Finished runs of a benchmark kept in git, so that a later session's checkout skips them.
+
+    ``benchmarks/work`` is scratch space that does not outlive a session, while a benchmark
+    may need several sessions of this machine. Each finished run's ``results.json`` and
+    ``metrics.jsonl`` (and the ``best/`` checkpoint of a run others start from, such as a
+    pretrained encoder) are copied to ``benchmarks/results/runs/<name>/`` under the same path
+    as in the work folder, and copied back at the next start. The benchmark's arguments are
+    kept beside them: an archive made with other arguments is refused, not mixed in.
+
+    Args:
+        name (str): the benchmark's results name.
+        work (Path): the work folder the runs write to.
+        arguments (list[str]): what makes a run of this benchmark comparable (its overrides).
+    """
+
+    FILES = ("results.json", "metrics.jsonl")
+    WEIGHTS = ("best/model.safetensors", "best/meta.json")
+
+    def __init__(self, name: str, work: Path, arguments: list[str]) -> None:
+        self.root = RESULTS / "runs" / name
+        self.work = work
+        self.arguments = arguments
+
+    def restore(self) -> int:
+        """Copy every archived file into the work folder; return how many runs came back."""
+        stamp = self.root / "arguments.json"
+        if not stamp.exists():
+            return 0
+        kept = json.loads(stamp.read_text())
+        if kept != self.arguments:
+            raise SystemExit(
+                f"{self.root} holds runs made with {kept}, not {self.arguments}: "
+                "pass another --name or the same arguments"
+            )
+        for source in self.root.rglob("*"):
+            target = self.work / source.relative_to(self.root)
+            if source.is_file() and source != stamp and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        return sum(1 for _ in self.root.rglob("results.json"))
+
+    def keep(self, out_dir: Path, weights: bool = False) -> None:
+        """Archive the finished run in ``out_dir`` (with its best checkpoint if ``weights``)."""
+        names = self.FILES + (self.WEIGHTS if weights else ())
+        target = self.root / out_dir.relative_to(self.work)
+        for name in names:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(out_dir / name, target / name)
+        (self.root / "arguments.json").write_text(json.dumps(self.arguments, indent=1) + "\n")

@@ -6,6 +6,8 @@ Each run is ``train.py`` in a subprocess writing ``<work>/<dataset>/<norm>-s<see
 and sep runs of a seed go side by side, one CPU thread each (two threads each would oversubscribe
 2 cores). A run whose ``results.json`` exists is skipped, and an interrupted one continues from
 its ``last/`` checkpoint (``resume=auto``), so a killed benchmark resumes where it stopped.
+Finished runs are also kept in ``benchmarks/results/runs/<name>/`` (``common.RunArchive``, in
+git), so that a benchmark longer than a session continues in a later one.
 The summary (test metric mean ± std per dataset and norm) goes to
 ``benchmarks/results/<name>.{json,md}`` (``--name``, default ``finetune_sep_vs_share``) with
 machine, date and commit.
@@ -22,6 +24,7 @@ from common import (
     MOLECULENET,
     REPO,
     RESULTS,
+    RunArchive,
     absolute_path,
     launch_side_by_side,
     provenance,
@@ -52,6 +55,7 @@ def run_pair(
     extra: list[str],
     runs_dir: Path | None = None,
     per_norm: dict[str, list[str]] | None = None,
+    archive: RunArchive | None = None,
 ) -> list[dict]:
     """Train share and sep for one seed side by side; return both results.
 
@@ -63,6 +67,7 @@ def run_pair(
         runs_dir (Path, optional): runs go to ``<runs_dir>/<dataset>/<norm>-s<seed>/``.
             (default: ``work``)
         per_norm (dict[str, list[str]], optional): further ``key=value`` for one norm's run.
+        archive (RunArchive, optional): keeps each finished run for later sessions.
     """
     runs_dir = runs_dir or work
     jobs = []
@@ -77,6 +82,9 @@ def run_pair(
         ]  # fmt: skip
         jobs.append((args, out_dir))
     launch_side_by_side(jobs)
+    for _, out_dir in jobs:
+        if archive is not None:
+            archive.keep(out_dir)
     return finished(dataset, seed, runs_dir)
 
 
@@ -138,6 +146,8 @@ def main() -> None:
     )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
     args = parser.parse_args()
+    archive = RunArchive(args.name, args.work, args.overrides)
+    print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
     runs = []
     for dataset in args.datasets:
         if args.summarize:
@@ -145,7 +155,7 @@ def main() -> None:
             continue
         prepare(dataset, args.work)
         for seed in args.seeds:
-            runs += run_pair(dataset, seed, args.work, args.overrides)
+            runs += run_pair(dataset, seed, args.work, args.overrides, archive=archive)
     table = summarize(runs)
     stamp = provenance()
     text = markdown(table, stamp, args)

@@ -10,11 +10,15 @@ per norm (the norm is part of the architecture), side by side, into ``<work>/pre
 Each dataset is then finetuned from scratch with ``finetune_sep_vs_share.run_pair`` (into
 ``<work>/<dataset>/<norm>-s<seed>/``) and from the pretrained encoder of its norm (into
 ``<work>/pretrained/<dataset>/<norm>-s<seed>/``), share and sep side by side, one CPU thread each.
-Every run whose ``results.json`` exists is skipped, so a killed benchmark resumes. Positional
+Every run whose ``results.json`` exists is skipped, so a killed benchmark resumes; finished runs
+and the two pretrained encoders are kept in ``benchmarks/results/runs/<name>/``
+(``common.RunArchive``, in git), so that the benchmark, several sessions of CPU time here,
+continues in a later session's checkout. Positional
 ``key=value`` overrides go to every run, pretraining included (the architecture must match);
 ``--pretrain-overrides`` only to pretraining. The table (test metric mean ± std over seeds, the
 mean over datasets, Hu et al.'s GIN anchors, the pretraining budget) goes to
-``benchmarks/results/pretrain_finetune.{json,md}`` with machine, date and commit.
+``benchmarks/results/<name>.{json,md}`` (``--name``, default ``pretrain_finetune``) with
+machine, date and commit.
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ import argparse
 import json
 import statistics
 
-from common import REPO, RESULTS, SHARED_DATA, absolute_path, launch_side_by_side, provenance
+from common import (
+    REPO,
+    RESULTS,
+    SHARED_DATA,
+    RunArchive,
+    absolute_path,
+    launch_side_by_side,
+    provenance,
+)
 from finetune_sep_vs_share import NORMS, finished, prepare, run_pair, summarize
 
 from graphsep.config import load_config
@@ -45,23 +57,30 @@ def pretrain_args(args: argparse.Namespace) -> list[str]:
     return [f"pretrain.corpus=[{CORPUS}]", cache, *args.overrides, *args.pretrain_overrides]
 
 
-def pretrain_both(args: argparse.Namespace) -> dict[str, dict]:
+def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, dict]:
     """Featurize the corpus once, then pretrain share and sep side by side; their results."""
     overrides = pretrain_args(args)
-    load_corpus(load_config(PRETRAIN_CONFIG, overrides).pretrain)  # before two runs race to
     out = {norm: args.work / "pretrain" / norm for norm in NORMS}
     todo = [n for n in NORMS if not (out[n] / "results.json").exists()]
+    if todo:
+        load_corpus(load_config(PRETRAIN_CONFIG, overrides).pretrain)  # before two runs race to
     launch_side_by_side(
         [(["--config", str(PRETRAIN_CONFIG), *overrides, f"model.norm={n}"], out[n]) for n in todo]
     )
+    for norm in todo:
+        archive.keep(out[norm], weights=True)  # later sessions finetune from these weights
     return {n: json.loads((out[n] / "results.json").read_text()) for n in NORMS}
 
 
-def run_pretrained_pair(dataset: str, seed: int, args: argparse.Namespace) -> list[dict]:
+def run_pretrained_pair(
+    dataset: str, seed: int, args: argparse.Namespace, archive: RunArchive
+) -> list[dict]:
     """Finetune share and sep from their pretrained encoders for one seed; both results."""
     init_from = {n: [f"model.init_from={args.work / 'pretrain' / n / 'best'}"] for n in NORMS}
     runs_dir = args.work / "pretrained"
-    return run_pair(dataset, seed, args.work, args.overrides, runs_dir, per_norm=init_from)
+    return run_pair(
+        dataset, seed, args.work, args.overrides, runs_dir, per_norm=init_from, archive=archive
+    )
 
 
 def complete_datasets(runs: dict[str, list[dict]], seeds: list[int]) -> list[str]:
@@ -149,7 +168,7 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
-def collect(args: argparse.Namespace) -> dict[str, list[dict]]:
+def collect(args: argparse.Namespace, archive: RunArchive) -> dict[str, list[dict]]:
     """Run (or with ``--summarize`` only read) every finetuning run; their results."""
     runs: dict[str, list[dict]] = {"scratch": [], "pretrained": []}
     for dataset in args.datasets:
@@ -160,8 +179,8 @@ def collect(args: argparse.Namespace) -> dict[str, list[dict]]:
                 runs["scratch"] += finished(dataset, seed, args.work)
                 runs["pretrained"] += finished(dataset, seed, args.work / "pretrained")
                 continue
-            runs["scratch"] += run_pair(dataset, seed, args.work, args.overrides)
-            runs["pretrained"] += run_pretrained_pair(dataset, seed, args)
+            runs["scratch"] += run_pair(dataset, seed, args.work, args.overrides, archive=archive)
+            runs["pretrained"] += run_pretrained_pair(dataset, seed, args, archive)
     return runs
 
 
@@ -174,16 +193,24 @@ def main() -> None:
     )
     parser.add_argument("--pretrain-overrides", nargs="+", default=[])
     parser.add_argument(
+        "--name", default="pretrain_finetune", help="results file stem and archive folder"
+    )
+    parser.add_argument(
         "--summarize", action="store_true", help="only summarize the runs that have finished"
     )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
     args = parser.parse_args()
+    archive = RunArchive(
+        args.name, args.work, [*args.overrides, "--pretrain-overrides",
+                                         *args.pretrain_overrides],
+    )  # fmt: skip
+    print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
     if args.summarize:
         budget = {n: json.loads((args.work / "pretrain" / n / "results.json").read_text())
                   for n in NORMS}  # fmt: skip
     else:
-        budget = pretrain_both(args)
-    runs = collect(args)
+        budget = pretrain_both(args, archive)
+    runs = collect(args, archive)
     complete = complete_datasets(runs, args.seeds)
     tables = {variant: summarize(r) for variant, r in runs.items()}
     means = {variant: mean_over_datasets(r, complete) for variant, r in runs.items()}
@@ -191,13 +218,13 @@ def main() -> None:
     text = markdown(tables, means, complete, budget, stamp, args)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "pretrain_finetune.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     payload = {
         "provenance": stamp, "overrides": args.overrides,
         "pretrain_overrides": args.pretrain_overrides, "pretraining": budget,
         "results": tables, "means": means, "complete_datasets": complete, "runs": runs,
     }  # fmt: skip
-    (RESULTS / "pretrain_finetune.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":
