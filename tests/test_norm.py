@@ -4,6 +4,7 @@ import torch
 from graphsep.config import ModelConfig
 from graphsep.nn.model import GraphTransformer
 from graphsep.nn.norm import SepNorm, ShareNorm, build_norm
+from graphsep.nn.packing import ChunkLayout
 
 
 def _inputs(B=6, T=5, D=16, seed=0):
@@ -73,7 +74,9 @@ def test_chunks_are_normalized_as_one_batch(kind):
     norm = build_norm(kind, 16).train()
     x = _inputs(B=7, T=5)
     chunks = [x[:3, :2], x[3:, :]]  # different lengths, as size-sorted chunks pad
-    out = norm.forward_chunks(chunks)
+    layout = ChunkLayout.of(chunks)
+    assert layout.cls_index.tolist() == [0, 2, 4, 6, 11, 16, 21]
+    out = layout.split(norm.forward_flat(layout.pack(chunks), layout.cls_index))
     whole = norm(x)
     torch.testing.assert_close(out[0], whole[:3, :2])
     torch.testing.assert_close(out[1], whole[3:])

@@ -1,9 +1,18 @@
-"""Multi-head self-attention with an additive bias, and the feed-forward block."""
+"""Multi-head self-attention with an additive bias, and the feed-forward block.
+
+Both take the core's flat ``(R, D)`` tokens (:mod:`graphsep.nn.packing`): the projections run
+once over every chunk of a batch, attention per chunk on a ``(B_i, T_i)`` view.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from graphsep.nn.packing import ChunkLayout
 
 
 class Attention(nn.Module):
@@ -28,17 +37,28 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_dropout)
 
-    def forward(self, x: Tensor, attn_bias: Tensor) -> Tensor:
-        """Attend over ``x`` ``(B, T, D)`` with a float ``attn_bias`` ``(B, H, T, T)``.
+    def forward(self, x: Tensor, layout: ChunkLayout, attn_biases: Sequence[Tensor]) -> Tensor:
+        """Attend within each chunk of the flat tokens ``x`` ``(R, D)``.
 
-        Padding keys must already carry ``-inf`` in ``attn_bias``.
+        Args:
+            x (Tensor): ``(R, D)`` tokens laid out by ``layout``.
+            layout (ChunkLayout): the ``(B_i, T_i)`` chunks of ``x``.
+            attn_biases (Sequence[Tensor]): float ``(B_i, H, T_i, T_i)`` per chunk; padding
+                keys must already carry ``-inf``.
+
+        Returns:
+            Tensor: ``(R, D)``.
         """
-        B, T, D = x.shape
-        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, D // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D/H)
+        D = x.size(1)
         dropout = self.attn_dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=dropout)
-        out = out.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        outs = []
+        for qkv, bias in zip(layout.split(self.qkv(x)), attn_biases, strict=True):
+            B, T, _ = qkv.shape  # (B, T, 3D)
+            qkv = qkv.reshape(B, T, 3, self.num_heads, D // self.num_heads)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D/H)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout)
+            outs.append(out.transpose(1, 2).reshape(B * T, D))  # (B * T, D)
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)  # (R, D)
         return self.proj_drop(self.proj(out))
 
 

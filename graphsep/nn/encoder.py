@@ -5,8 +5,10 @@ It takes tokens ``(B, 1 + N, D)`` with [CLS] at position 0, a key-padding mask `
 about graphs, pixels or words: every front end hands it exactly this.
 
 A batch may also come as several such chunks (``forward_chunks``), each padded to its own
-length: attention and the MLP act per chunk, the norms see the whole batch, so a random batch
-split into size-sorted chunks pads little and keeps SepNorm's whole-batch [CLS] statistics.
+length. Inside, every chunk's tokens lie in one flat tensor (:mod:`graphsep.nn.packing`):
+attention runs per chunk, every per-token layer once, the norms over the whole batch, so a
+random batch split into size-sorted chunks pads little and keeps SepNorm's whole-batch [CLS]
+statistics.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import Tensor, nn
 
 from graphsep.nn.attention import Attention, Mlp
 from graphsep.nn.norm import build_norm
+from graphsep.nn.packing import ChunkLayout
 
 
 class Block(nn.Module):
@@ -48,16 +51,14 @@ class Block(nn.Module):
         self.norm2 = build_norm(norm, dim, cls_norm)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dropout)
 
-    def forward(self, chunks: Sequence[Tensor], attn_biases: Sequence[Tensor]) -> list[Tensor]:
-        """Map chunks ``(B_i, T_i, D)`` to the same shapes under ``(B_i, H, T_i, T_i)`` biases.
+    def forward(self, x: Tensor, layout: ChunkLayout, attn_biases: Sequence[Tensor]) -> Tensor:
+        """Map flat tokens ``(R, D)`` to ``(R, D)`` under one ``(B_i, H, T_i, T_i)`` bias per chunk.
 
         The norms see every chunk at once (SepNorm's [CLS] statistics span the whole batch);
-        attention and the MLP act on each chunk.
+        attention acts within each chunk.
         """
-        normed = self.norm1.forward_chunks(chunks)
-        chunks = [x + self.attn(n, b) for x, n, b in zip(chunks, normed, attn_biases, strict=True)]
-        normed = self.norm2.forward_chunks(chunks)
-        return [x + self.mlp(n) for x, n in zip(chunks, normed, strict=True)]
+        x = x + self.attn(self.norm1.forward_flat(x, layout.cls_index), layout, attn_biases)
+        return x + self.mlp(self.norm2.forward_flat(x, layout.cls_index))
 
 
 class TransformerEncoder(nn.Module):
@@ -116,14 +117,19 @@ class TransformerEncoder(nn.Module):
         Chunk ``i`` has its own length ``T_i``; the norms normalize all chunks together, so
         the result equals encoding the chunks padded into one tensor.
 
+        Args:
+            chunks (Sequence[tuple[Tensor, Tensor, Tensor | None]]): per chunk the tokens
+                ``(B_i, T_i, D)``, mask ``(B_i, T_i)`` and optional bias, as :meth:`forward`.
+
         Returns:
             list[Tensor]: the normalized outputs ``(B_i, T_i, D)`` of each chunk.
         """
-        xs = [tokens for tokens, _, _ in chunks]
+        layout = ChunkLayout.of([tokens for tokens, _, _ in chunks])
+        x = layout.pack([tokens for tokens, _, _ in chunks])  # (R, D)
         attn_biases = [self._attn_bias(*chunk) for chunk in chunks]
         for block in self.blocks:
-            xs = block(xs, attn_biases)
-        return self.norm.forward_chunks(xs)
+            x = block(x, layout, attn_biases)
+        return layout.split(self.norm.forward_flat(x, layout.cls_index))
 
     def _attn_bias(self, tokens: Tensor, mask: Tensor, bias: Tensor | None) -> Tensor:
         """Return the additive ``(B, H, T, T)`` bias of every block, padding keys at ``-inf``."""

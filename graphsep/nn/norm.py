@@ -5,14 +5,13 @@ Chen et al., "On Separate Normalization in Self-supervised Transformers", NeurIP
 batch's [CLS] vectors by default, while every other token goes through LayerNorm. ShareNorm is
 the usual single LayerNorm of MAE, BERT and Graphormer.
 
-Both also normalize a batch held as several padded chunks (``forward_chunks``): the [CLS]
-statistics then span every chunk, so a random batch padded in size-sorted chunks is normalized
-exactly as the same batch padded as one tensor.
+Inside the core both act on the flat ``(R, D)`` token tensor of :mod:`graphsep.nn.packing`
+(``forward_flat``) with the rows of the [CLS] tokens, so the [CLS] statistics span every chunk
+of a batch: a random batch padded in size-sorted chunks is normalized exactly as the same batch
+padded as one tensor.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -34,9 +33,9 @@ class ShareNorm(nn.LayerNorm):
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__(dim, eps=eps)
 
-    def forward_chunks(self, chunks: Sequence[Tensor]) -> list[Tensor]:
-        """Normalize each ``(B_i, T_i, D)`` chunk; LayerNorm is per token, so chunks are apart."""
-        return [self(x) for x in chunks]
+    def forward_flat(self, x: Tensor, cls_index: Tensor) -> Tensor:
+        """Normalize flat tokens ``(R, D)``; per token, so [CLS] rows need no special care."""
+        return self(x)
 
 
 class SepNorm(nn.Module):
@@ -70,16 +69,17 @@ class SepNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalize ``x`` of shape ``(B, 1 + N, D)``; returns the same shape."""
-        return self.forward_chunks([x])[0]
+        B, T, D = x.shape
+        cls_index = torch.arange(B, device=x.device) * T
+        return self.forward_flat(x.reshape(B * T, D), cls_index).view(B, T, D)
 
-    def forward_chunks(self, chunks: Sequence[Tensor]) -> list[Tensor]:
-        """Normalize chunks ``(B_i, 1 + N_i, D)`` of one batch; [CLS] statistics span all."""
-        cls = self.cls_norm(torch.cat([x[:, 0] for x in chunks]))  # (sum B_i, D)
-        cls_parts = cls.split([x.size(0) for x in chunks])
-        return [
-            torch.cat([c.unsqueeze(1), self.tok_norm(x[:, 1:])], dim=1)  # (B_i, 1 + N_i, D)
-            for c, x in zip(cls_parts, chunks, strict=True)
-        ]
+    def forward_flat(self, x: Tensor, cls_index: Tensor) -> Tensor:
+        """Normalize flat tokens ``x`` ``(R, D)`` whose [CLS] tokens are the rows ``cls_index``.
+
+        The [CLS] statistics span every row of ``cls_index``: the whole batch, in any chunks.
+        """
+        cls = self.cls_norm(x[cls_index])  # (B, D)
+        return self.tok_norm(x).index_copy(0, cls_index, cls)  # (R, D): [CLS] rows replaced
 
     def extra_repr(self) -> str:
         """Hyper-parameters shown in ``repr``."""
