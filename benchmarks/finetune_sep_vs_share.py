@@ -82,8 +82,8 @@ def run_pair(
         ]  # fmt: skip
         jobs.append((args, out_dir))
     launch_side_by_side(jobs)
-    for _, out_dir in jobs:
-        if archive is not None:
+    if archive is not None:
+        for _, out_dir in jobs:
             archive.keep(out_dir)
     return finished(dataset, seed, runs_dir)
 

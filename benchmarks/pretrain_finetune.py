@@ -200,10 +200,8 @@ def main() -> None:
     )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
     args = parser.parse_args()
-    archive = RunArchive(
-        args.name, args.work, [*args.overrides, "--pretrain-overrides",
-                                         *args.pretrain_overrides],
-    )  # fmt: skip
+    arguments = [*args.overrides, "--pretrain-overrides", *args.pretrain_overrides]
+    archive = RunArchive(args.name, args.work, arguments)
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
     if args.summarize:
         budget = {n: json.loads((args.work / "pretrain" / n / "results.json").read_text())
