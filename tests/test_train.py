@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,12 +8,15 @@ from molecules import SHARED_DATA
 import train
 from graphsep.config import load_config
 from graphsep.data.batch import ChunkedGraphBatch
+from graphsep.data.recipes import find_recipe
+from graphsep.data.zinc import ZINC_SUBSET
 from graphsep.training.checkpoint import load_checkpoint
 from graphsep.training.data import load_property_data
 from graphsep.training.finetune import predict
 from graphsep.training.models import build_predictor
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
+REPO = Path(__file__).resolve().parents[1]
 SMALL = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
 
 
@@ -123,3 +127,14 @@ def test_chunked_random_batches_pad_little_and_train(data_root, tmp_path):
         real += sum(int(c.num_nodes.sum()) for c in batch.chunks)
     assert real == int(loader.dataset.sizes.sum())  # every training graph, once
     assert padded < 1.5 * real  # 1.2x here; one tensor per random batch of 32 pads to 1.9x
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda path: path.stem
+)
+def test_every_shipped_config_loads_and_names_a_known_dataset(path):
+    cfg = load_config(path)
+    if cfg.mode == "pretrain":
+        assert cfg.pretrain.corpus and cfg.data.batch_chunks == 1  # pretraining masks whole batches
+    else:
+        assert cfg.data.name in ZINC_SUBSET or find_recipe(cfg.data.name) is not None
