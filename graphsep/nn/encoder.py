@@ -124,8 +124,9 @@ class TransformerEncoder(nn.Module):
         Returns:
             list[Tensor]: the normalized outputs ``(B_i, T_i, D)`` of each chunk.
         """
-        layout = ChunkLayout.of([tokens for tokens, _, _ in chunks])
-        x = layout.pack([tokens for tokens, _, _ in chunks])  # (R, D)
+        tokens = [t for t, _, _ in chunks]
+        layout = ChunkLayout.of(tokens)
+        x = layout.pack(tokens)  # (R, D)
         attn_biases = [self._attn_bias(*chunk) for chunk in chunks]
         for block in self.blocks:
             x = block(x, layout, attn_biases)

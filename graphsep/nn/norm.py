@@ -13,10 +13,10 @@ padded as one tensor.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from graphsep.nn.batchnorm import GlobalBatchNorm1d
+from graphsep.nn.packing import ChunkLayout
 
 NORM_KINDS = ("sep", "share")
 CLS_NORM_KINDS = ("bn", "ln")
@@ -69,9 +69,8 @@ class SepNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalize ``x`` of shape ``(B, 1 + N, D)``; returns the same shape."""
-        B, T, D = x.shape
-        cls_index = torch.arange(B, device=x.device) * T
-        return self.forward_flat(x.reshape(B * T, D), cls_index).view(B, T, D)
+        layout = ChunkLayout.of([x])
+        return layout.split(self.forward_flat(layout.pack([x]), layout.cls_index))[0]
 
     def forward_flat(self, x: Tensor, cls_index: Tensor) -> Tensor:
         """Normalize flat tokens ``x`` ``(R, D)`` whose [CLS] tokens are the rows ``cls_index``.
