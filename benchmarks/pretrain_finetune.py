@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from pathlib import Path
 
 from common import (
     REPO,
@@ -41,6 +42,7 @@ from finetune_sep_vs_share import NORMS, finished, prepare, run_pair, summarize
 from graphsep.config import load_config
 from graphsep.pretrain.corpus import load_corpus
 
+VARIANTS = ("scratch", "pretrained")
 DATASETS = ("molbbbp", "molbace", "molclintox", "molsider", "moltox21", "molhiv")
 CORPUS = SHARED_DATA / "pretrain" / "moses_zinc_train.csv.gz"
 PRETRAIN_CONFIG = REPO / "configs" / "pretrain_zinc.yaml"
@@ -70,6 +72,12 @@ def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, di
     for norm in todo:
         archive.keep(out[norm], weights=True)  # later sessions finetune from these weights
     return {n: json.loads((out[n] / "results.json").read_text()) for n in NORMS}
+
+
+def pretrained_so_far(work: Path) -> dict[str, dict]:
+    """The results of the pretraining runs that have finished, by norm."""
+    paths = {norm: work / "pretrain" / norm / "results.json" for norm in NORMS}
+    return {norm: json.loads(path.read_text()) for norm, path in paths.items() if path.exists()}
 
 
 def run_pretrained_pair(
@@ -121,6 +129,8 @@ def _cell(entry: dict | None, seeds: int) -> str:
 
 
 def _pretraining_line(budget: dict, args: argparse.Namespace) -> str:
+    if set(budget) != set(NORMS):
+        return "Pretraining: not finished yet."
     parts = []
     for norm in NORMS:
         r = budget[norm]
@@ -141,7 +151,7 @@ def markdown(
     args: argparse.Namespace,
 ) -> str:  # fmt: skip
     """The results table: every dataset, the mean over complete ones, the anchors."""
-    variants = [(v, n) for v in ("scratch", "pretrained") for n in ("share", "sep")]
+    variants = [(v, n) for v in VARIANTS for n in NORMS]
     seeds = len(args.seeds)
     lines = [
         f"Test metric x100, mean ± std over seeds {args.seeds} (n = seeds finished where fewer); "
@@ -169,18 +179,22 @@ def markdown(
 
 
 def collect(args: argparse.Namespace, archive: RunArchive) -> dict[str, list[dict]]:
-    """Run (or with ``--summarize`` only read) every finetuning run; their results."""
-    runs: dict[str, list[dict]] = {"scratch": [], "pretrained": []}
+    """Run the runs of ``--variants`` (none with ``--summarize``); every finished run's result."""
+    runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
+    launch = {
+        "scratch": lambda d, s: run_pair(d, s, args.work, args.overrides, archive=archive),
+        "pretrained": lambda d, s: run_pretrained_pair(d, s, args, archive),
+    }
+    runs_dir = {"scratch": args.work, "pretrained": args.work / "pretrained"}
     for dataset in args.datasets:
         if not args.summarize:
             prepare(dataset, args.work)
         for seed in args.seeds:
-            if args.summarize:
-                runs["scratch"] += finished(dataset, seed, args.work)
-                runs["pretrained"] += finished(dataset, seed, args.work / "pretrained")
-                continue
-            runs["scratch"] += run_pair(dataset, seed, args.work, args.overrides, archive=archive)
-            runs["pretrained"] += run_pretrained_pair(dataset, seed, args, archive)
+            for variant in VARIANTS:
+                if args.summarize or variant not in args.variants:
+                    runs[variant] += finished(dataset, seed, runs_dir[variant])
+                else:
+                    runs[variant] += launch[variant](dataset, seed)
     return runs
 
 
@@ -196,6 +210,10 @@ def main() -> None:
         "--name", default="pretrain_finetune", help="results file stem and archive folder"
     )
     parser.add_argument(
+        "--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+        help="run only these (scratch runs need no pretrained encoder); the table reads all",
+    )  # fmt: skip
+    parser.add_argument(
         "--summarize", action="store_true", help="only summarize the runs that have finished"
     )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
@@ -203,9 +221,8 @@ def main() -> None:
     arguments = [*args.overrides, "--pretrain-overrides", *args.pretrain_overrides]
     archive = RunArchive(args.name, args.work, arguments)
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
-    if args.summarize:
-        budget = {n: json.loads((args.work / "pretrain" / n / "results.json").read_text())
-                  for n in NORMS}  # fmt: skip
+    if args.summarize or "pretrained" not in args.variants:
+        budget = pretrained_so_far(args.work)
     else:
         budget = pretrain_both(args, archive)
     runs = collect(args, archive)
