@@ -59,11 +59,12 @@ class DataConfig:
     root: str = "data"  # folder holding built or downloaded datasets
     source: str | None = None  # SMILES table to build from when absent; null: ogb downloads
     num_workers: int = 0  # DataLoader worker processes
-    # training batches per size-sorted mega-bucket; 1: random batches (no size bucketing)
-    bucket_size_multiplier: int = 50
+    # training batches per size-sorted mega-bucket; 1: random batches. Size-bucketed batches
+    # (e.g. 50) pad less but bias SepNorm's [CLS] BatchNorm statistics (README, Results)
+    bucket_size_multiplier: int = 1
     # training batches padded as this many size-sorted chunks; the [CLS] BatchNorm still sees
-    # the whole batch, so random batches (bucket_size_multiplier=1) pad little
-    batch_chunks: int = 1
+    # the whole batch, so random batches pad about as little as size-bucketed ones
+    batch_chunks: int = 4
 
 
 @dataclass

@@ -3,17 +3,17 @@ import json
 
 import pytest
 import torch
-from molecules import SHARED_DATA, mol_graph
+from molecules import SHARED_DATA, bbbp_graphs, mol_graph
 
 import train
 from graphsep.config import load_config
-from graphsep.data.collate import collate_graphs
+from graphsep.data.collate import collate_chunks, collate_graphs
 from graphsep.data.featurize import smiles_to_graph
 from graphsep.nn.model import GraphTransformer
 from graphsep.pretrain.corpus import PretrainCorpus, build_cache, cache_folder, load_corpus
 from graphsep.pretrain.heads import atom_feature_weights, reconstruction_loss
 from graphsep.pretrain.loop import build_pretrain_model, evaluate, load_pretrain_data
-from graphsep.pretrain.masking import MaskSampler, draw_masks, mask_generator
+from graphsep.pretrain.masking import Masks, MaskSampler, draw_masks, mask_generator
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
 from graphsep.training.models import build_predictor, init_encoder_from
 from graphsep.training.optim import build_optimizer
@@ -102,6 +102,51 @@ def test_mask_rate_one_half_masks_half_of_a_large_molecule():
     batch = collate_graphs([mol_graph("C" * 40)], max_hops=5)
     masks = draw_masks(batch, 0.5, 0.5, mask_generator(0, 1, 0))
     assert masks.atoms.sum() == 20 and masks.bonds.numel() == 20  # 39 bonds: round(19.5) = 20
+
+
+def whole_batch_masks(chunked, chunk_masks, slots):
+    """The masks of the whole batch that hide what ``chunk_masks`` hide in ``chunked``."""
+    atoms, edge_offset, bonds = [], 0, []
+    for chunk, masks in zip(chunked.chunks, chunk_masks.chunks, strict=True):
+        atoms.append(torch.nn.functional.pad(masks.atoms, (0, slots - masks.atoms.size(1))))
+        bonds.append(masks.bonds + edge_offset)
+        edge_offset += chunk.edge_attr.size(0)
+    edges = torch.cat([m.edges for m in chunk_masks.chunks])
+    return Masks(torch.cat(atoms), edges, torch.cat(bonds))
+
+
+@pytest.mark.parametrize("norm", ["sep", "share"])
+def test_a_chunked_batch_reconstructs_as_the_whole_batch(norm):
+    graphs = bbbp_graphs(24)
+    order = torch.argsort(torch.tensor([g.num_nodes for g in graphs]), stable=True)
+    chunked = collate_chunks(graphs, max_hops=5, chunks=3)
+    whole = collate_graphs([graphs[i] for i in order], max_hops=5)  # the chunks' graph order
+    assert torch.equal(whole.edge_attr, torch.cat([c.edge_attr for c in chunked.chunks]))
+    chunk_masks = MaskSampler(0.3, 0.3, seed=1)(chunked, epoch=1, batch_index=0)
+    assert len(chunk_masks.chunks) == 3
+    masks = whole_batch_masks(chunked, chunk_masks, whole.mask.size(1))
+    cfg = load_config(
+        None, [*TINY, f"model.norm={norm}", "model.dropout=0", "model.attn_dropout=0"]
+    )
+    models = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        models.append(build_pretrain_model(cfg.model).train())  # [CLS] BatchNorm: batch stats
+    weights = atom_feature_weights(3.0)
+    rec_chunked, rec_whole = models[0](chunked, chunk_masks), models[1](whole, masks)
+    for a, b in zip(rec_chunked.atom_logits + rec_chunked.bond_logits,
+                    rec_whole.atom_logits + rec_whole.bond_logits, strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert torch.equal(rec_chunked.atom_targets, rec_whole.atom_targets)
+    assert torch.equal(rec_chunked.bond_targets, rec_whole.bond_targets)
+    loss_chunked, _ = reconstruction_loss(rec_chunked, weights)
+    loss_whole, _ = reconstruction_loss(rec_whole, weights)
+    torch.testing.assert_close(loss_chunked, loss_whole, atol=1e-6, rtol=1e-5)
+    loss_chunked.backward()
+    loss_whole.backward()
+    for (name, p), q in zip(models[0].named_parameters(), models[1].parameters(), strict=True):
+        if p.grad is not None or q.grad is not None:
+            torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +311,6 @@ def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
         ("SMILES\nCCO\n", ["pretrain.corpus=[]"], "pretrain.corpus: no SMILES file given"),
         ("SMILES\nCCO\n", ["pretrain.corpus=[nowhere/*.csv]"], "no file matches 'nowhere/*.csv'"),
         ("SMILES\nCCO\n", ["model.node_kind=continuous"], "model.node_kind and model.edge_kind"),
-        ("SMILES\nCCO\n", ["data.batch_chunks=4"], "data.batch_chunks must be 1, got 4"),
     ],
 )  # fmt: skip
 def test_bad_pretraining_input_stops_with_its_name(tmp_path, capsys, content, overrides, message):

@@ -68,21 +68,21 @@ class GraphTransformer(nn.Module):
     def forward(
         self,
         batch: GraphBatch | ChunkedGraphBatch,
-        masked_atoms: Tensor | None = None,
-        masked_edges: Tensor | None = None,
+        masked_atoms: Tensor | Sequence[Tensor] | None = None,
+        masked_edges: Tensor | Sequence[Tensor] | None = None,
     ) -> tuple[Tensor, Tensor | list[Tensor]]:
         """Encode a batch; returns the [CLS] vectors ``(B, D)`` and all slots ``(B, T, D)``.
 
         A :class:`ChunkedGraphBatch` gives the [CLS] vectors of every chunk in order and one
         ``(B_i, T_i, D)`` slot tensor per chunk. See :meth:`GraphormerEmbedding.forward` for
-        the optional masks (pretraining, whole batches only).
+        the optional masks (pretraining); a chunked batch takes one mask tensor per chunk.
         """
         if isinstance(batch, GraphBatch):
             out = self.encoder(*self.embedding(batch, masked_atoms, masked_edges))  # (B, T, D)
             return out[:, 0], out
-        if masked_atoms is not None or masked_edges is not None:
-            raise ValueError("GraphTransformer: masks need a whole GraphBatch, not chunks")
-        outs = self.encoder.forward_chunks([self.embedding(c) for c in batch.chunks])
+        none = [None] * len(batch.chunks)
+        chunks = zip(batch.chunks, masked_atoms or none, masked_edges or none, strict=True)
+        outs = self.encoder.forward_chunks([self.embedding(*chunk) for chunk in chunks])
         return torch.cat([out[:, 0] for out in outs]), outs
 
     def no_weight_decay(self) -> set[str]:

@@ -2,7 +2,8 @@
 
 Hu et al. (ICLR 2020) predict the masked atom type and bond type; here every categorical OGB
 feature is predicted (9 per atom, 3 per bond), the atom type weighted higher. An atom is
-predicted from its own token vector, a bond from the token vectors of its two atoms.
+predicted from its own token vector, a bond from the token vectors of its two atoms. A batch in
+chunks is reconstructed chunk by chunk and its predictions concatenated.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphsep.data.batch import GraphBatch
+from graphsep.data.batch import ChunkedGraphBatch, GraphBatch
 from graphsep.nn.model import GraphTransformer
-from graphsep.pretrain.masking import Masks
+from graphsep.pretrain.masking import ChunkedMasks, Masks
 
 ATOM_FEATURES = (
     "atom_type", "chirality", "degree", "formal_charge", "num_hs", "radical_electrons",
@@ -68,6 +69,18 @@ class Reconstruction:
     bond_logits: list[Tensor]
     bond_targets: Tensor
 
+    @classmethod
+    def cat(cls, parts: list[Reconstruction]) -> Reconstruction:
+        """Concatenate the reconstructions of several chunks, feature by feature."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            atom_logits=[torch.cat(f) for f in zip(*(p.atom_logits for p in parts), strict=True)],
+            atom_targets=torch.cat([p.atom_targets for p in parts]),
+            bond_logits=[torch.cat(f) for f in zip(*(p.bond_logits for p in parts), strict=True)],
+            bond_targets=torch.cat([p.bond_targets for p in parts]),
+        )
+
 
 class MaskedAttributeModel(nn.Module):
     """A :class:`GraphTransformer` with atom and bond reconstruction heads on its tokens.
@@ -89,9 +102,25 @@ class MaskedAttributeModel(nn.Module):
         self.atom_head = CategoricalHead(encoder.dim, encoder.dim, atom_dims)
         self.bond_head = CategoricalHead(2 * encoder.dim, encoder.dim, bond_dims)
 
-    def forward(self, batch: GraphBatch, masks: Masks) -> Reconstruction:
-        """Encode the batch with ``masks`` hidden and predict what they hide."""
-        _, tokens = self.encoder(batch, masks.atoms, masks.edges)  # (B, T, D)
+    def forward(
+        self, batch: GraphBatch | ChunkedGraphBatch, masks: Masks | ChunkedMasks
+    ) -> Reconstruction:
+        """Encode the batch with ``masks`` hidden and predict what they hide.
+
+        A :class:`ChunkedGraphBatch` takes the :class:`ChunkedMasks` of its chunks.
+        """
+        if isinstance(batch, GraphBatch):
+            _, tokens = self.encoder(batch, masks.atoms, masks.edges)  # (B, T, D)
+            return self._reconstruct(batch, tokens, masks)
+        atoms, edges = [m.atoms for m in masks.chunks], [m.edges for m in masks.chunks]
+        _, outs = self.encoder(batch, atoms, edges)  # one (B_i, T_i, D) per chunk
+        return Reconstruction.cat([
+            self._reconstruct(*chunk)
+            for chunk in zip(batch.chunks, outs, masks.chunks, strict=True)
+        ])  # fmt: skip
+
+    def _reconstruct(self, batch: GraphBatch, tokens: Tensor, masks: Masks) -> Reconstruction:
+        """Predict the masked atoms and bonds of one (chunk of a) batch from its tokens."""
         flat = tokens.reshape(-1, tokens.size(-1))  # (B * T, D), the slots of edge_index
         src, dst = batch.edge_index[:, masks.bonds]  # (M_b,), (M_b,)
         a, b = flat[src], flat[dst]

@@ -54,7 +54,8 @@ class PretrainData:
 
     Args:
         corpus (PretrainCorpus): every molecule of the cache.
-        train (DataLoader): shuffled, size-bucketed batches of the training part.
+        train (DataLoader): shuffled batches of the training part (``data.*`` sets their
+            bucketing and chunks, as in finetuning).
         held_out (DataLoader): size-sorted batches of the held-out part.
     """
 
@@ -86,13 +87,8 @@ def check_pretrain_config(cfg: Config) -> None:
     """Stop, before any work, on settings that pretraining cannot honour.
 
     Raises:
-        GraphsepError: non-categorical or non-OGB features, or chunked batches.
+        GraphsepError: non-categorical or non-OGB features.
     """
-    if cfg.data.batch_chunks != 1:
-        raise GraphsepError(
-            "mode=pretrain masks whole batches: data.batch_chunks must be 1, "
-            f"got {cfg.data.batch_chunks}"
-        )
     model = cfg.model
     if model.node_kind != "categorical" or model.edge_kind != "categorical":
         raise GraphsepError(
@@ -121,9 +117,10 @@ def _subset_loader(
     shuffle: bool,
     cfg: Config,
     ctx: DistContext | None = None,
+    chunks: int = 1,
 ) -> DataLoader:
     subset = Subset(corpus, index.numpy())  # 8 bytes per molecule, not a Python list
-    return bucket_loader(subset, corpus.sizes[index], batch_size, shuffle, cfg, ctx)
+    return bucket_loader(subset, corpus.sizes[index], batch_size, shuffle, cfg, ctx, chunks)
 
 
 def load_pretrain_data(cfg: Config, ctx: DistContext | None = None) -> PretrainData:
@@ -144,7 +141,7 @@ def load_pretrain_data(cfg: Config, ctx: DistContext | None = None) -> PretrainD
     train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
     return PretrainData(
         corpus=corpus,
-        train=_subset_loader(corpus, train_index, train_bs, True, cfg, ctx),
+        train=_subset_loader(corpus, train_index, train_bs, True, cfg, ctx, cfg.data.batch_chunks),
         held_out=_subset_loader(corpus, held_index, cfg.train.eval_batch_size, False, cfg),
     )
 

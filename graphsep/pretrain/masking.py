@@ -4,6 +4,8 @@ Each molecule gets ``round(rate * n)`` (at least one) of its ``n`` atoms and of 
 masked, drawn from a generator seeded by ``(seed, epoch, batch index)``: the masks of a batch are
 reproducible from those three numbers alone, whatever ran before (a resumed or sharded run draws
 the same ones), and differ from epoch to epoch. A masked bond hides both of its directed edges.
+A batch held as size-sorted chunks gets one :class:`Masks` per chunk, drawn in chunk order from
+the batch's one generator.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphsep.data.batch import GraphBatch
+from graphsep.data.batch import ChunkedGraphBatch, GraphBatch
 
 
 @dataclass
@@ -37,6 +39,21 @@ class Masks:
     def to(self, device: torch.device | str) -> Masks:
         """Return the masks on ``device``."""
         return Masks(self.atoms.to(device), self.edges.to(device), self.bonds.to(device))
+
+
+@dataclass
+class ChunkedMasks:
+    """The :class:`Masks` of each chunk of a :class:`ChunkedGraphBatch`, in chunk order.
+
+    Args:
+        chunks (list[Masks]): one per chunk.
+    """
+
+    chunks: list[Masks]
+
+    def to(self, device: torch.device | str) -> ChunkedMasks:
+        """Return the masks on ``device``."""
+        return ChunkedMasks([m.to(device) for m in self.chunks])
 
 
 def mask_generator(seed: int, epoch: int, batch_index: int) -> torch.Generator:
@@ -140,7 +157,13 @@ class MaskSampler:
     bond_rate: float
     seed: int
 
-    def __call__(self, batch: GraphBatch, epoch: int, batch_index: int) -> Masks:
+    def __call__(
+        self, batch: GraphBatch | ChunkedGraphBatch, epoch: int, batch_index: int
+    ) -> Masks | ChunkedMasks:
         """Return the masks of batch ``batch_index`` of ``epoch`` (drawn on the CPU)."""
         generator = mask_generator(self.seed, epoch, batch_index)
-        return draw_masks(batch, self.atom_rate, self.bond_rate, generator)
+        if isinstance(batch, GraphBatch):
+            return draw_masks(batch, self.atom_rate, self.bond_rate, generator)
+        return ChunkedMasks(
+            [draw_masks(c, self.atom_rate, self.bond_rate, generator) for c in batch.chunks]
+        )
