@@ -53,6 +53,18 @@ def test_train_writes_metrics_results_and_a_checkpoint_that_reloads(data_root, t
     assert data.task.score(scores, labels) == pytest.approx(results["test"], abs=1e-12)
 
 
+def test_a_new_run_in_a_used_out_dir_keeps_the_old_rows_apart(data_root, tmp_path):
+    out_dir = tmp_path / "run"
+    assert train.main(quick_args(data_root, out_dir, "train.epochs=1", "seed=1")) == 0
+    first = (out_dir / "metrics.jsonl").read_text()
+    assert train.main(quick_args(data_root, out_dir, "train.epochs=1", "seed=2")) == 0
+    assert (out_dir / "metrics.jsonl.prev").read_text() == first  # kept, not mixed in
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    results = json.loads((out_dir / "results.json").read_text())
+    assert len(rows) == 1 and results["test"] == rows[0]["test"] and results["seed"] == 2
+    assert json.loads(first)["test"] != rows[0]["test"]
+
+
 def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
     for name in ("a", "b"):
         assert train.main(quick_args(data_root, tmp_path / name, "train.epochs=1")) == 0
@@ -134,7 +146,8 @@ def test_chunked_random_batches_pad_little_and_train(data_root, tmp_path):
 )
 def test_every_shipped_config_loads_and_names_a_known_dataset(path):
     cfg = load_config(path)
+    assert cfg.data.bucket_size_multiplier == 1  # random batches for the [CLS] BatchNorm
     if cfg.mode == "pretrain":
-        assert cfg.pretrain.corpus and cfg.data.batch_chunks == 1  # pretraining masks whole batches
+        assert cfg.pretrain.corpus
     else:
         assert cfg.data.name in ZINC_SUBSET or find_recipe(cfg.data.name) is not None

@@ -34,6 +34,25 @@ from graphsep.training.resume import (
 from graphsep.training.runtime import prepare_out_dir, seed_everything
 
 
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Read the rows of a ``metrics.jsonl``; a torn last line (a kill mid-write) is dropped.
+
+    Raises:
+        ValueError: a line other than the last is not JSON (the file was edited or mixed).
+    """
+    text = path.read_text() if path.exists() else ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number < len(lines):
+                raise ValueError(f"{path}, line {number}: not a JSON row: {err}") from err
+            tqdm.write(f"{path}: dropped a torn last line (the run was killed while writing it)")
+    return rows
+
+
 @dataclass
 class Evaluation:
     """What one evaluation measured.
@@ -81,8 +100,9 @@ class TrainingRun:
         warmup = min(int(cfg.train.warmup_epochs * steps_per_epoch), self.total_steps // 2)
         self.scheduler = warmup_cosine(self.optimizer, warmup, self.total_steps)
         self.progress = Progress()
-        if cfg.resume == "auto":
-            self._resume()
+        resumed = cfg.resume == "auto" and self._resume()
+        if ctx.is_main and not resumed:
+            self._start_metrics()
         self.trained: nn.Module = self.model
         if ctx.distributed:
             # parameters a batch may leave unused: [MASK] embeddings when finetuning, the bond
@@ -131,10 +151,11 @@ class TrainingRun:
         """``<out_dir>/metrics.jsonl``: one JSON row per finished epoch."""
         return self.out_dir / "metrics.jsonl"
 
-    def _resume(self) -> None:
+    def _resume(self) -> bool:
+        """Continue from ``out_dir/last`` if it holds a checkpoint; return whether it did."""
         point = load_resume_point(self.out_dir / "last")
         if point is None:
-            return
+            return False
         ckpt, state = point
         check_same_run(ckpt.meta["config"], self.cfg, ckpt.path)
         self.model.load_state_dict(ckpt.state_dict)
@@ -148,13 +169,19 @@ class TrainingRun:
                 f"resumed from {ckpt.path}: epoch {self.progress.epoch}, "
                 f"batch {self.progress.batch_in_epoch}, step {self.progress.step}"
             )
+        return True
+
+    def _start_metrics(self) -> None:
+        """Begin a fresh run's rows: an earlier run's files in out_dir move to ``*.prev``."""
+        for path in (self.metrics_path, self.out_dir / "results.json"):
+            if path.exists():
+                previous = path.with_name(path.name + ".prev")
+                path.replace(previous)
+                tqdm.write(f"{path} is an earlier run's (no resume): kept as {previous}")
 
     def _truncate_metrics(self, epoch: int) -> None:
-        if not self.metrics_path.exists():
-            return
-        rows = self.metrics_path.read_text().splitlines()
-        kept = [r for r in rows if r.strip() and json.loads(r)["epoch"] < epoch]
-        self.metrics_path.write_text("".join(f"{r}\n" for r in kept))
+        kept = [row for row in read_metrics(self.metrics_path) if row["epoch"] < epoch]
+        self.metrics_path.write_text("".join(json.dumps(row) + "\n" for row in kept))
 
     def _save_last(self) -> None:
         """Write the resumable ``last`` checkpoint (collective: every rank calls it)."""
@@ -235,7 +262,7 @@ class TrainingRun:
             self._save_last()
         if not self.ctx.is_main:
             return {}
-        rows = [json.loads(r) for r in self.metrics_path.read_text().splitlines() if r.strip()]
+        rows = read_metrics(self.metrics_path)
         best = next(r for r in rows if r["epoch"] == p.best_epoch)
         results = self.results(best, rows)
         (self.out_dir / "results.json").write_text(json.dumps(results, indent=2))

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from ogb.graphproppred import Evaluator
 from torch import Tensor
 
-TASK_TYPES = ("classification", "regression")
 OGB_TEMPLATE = {"rocauc": "ogbg-moltox21", "ap": "ogbg-molpcba", "rmse": "ogbg-molesol"}
 LOWER_IS_BETTER = ("rmse", "mae")
 
@@ -60,8 +59,13 @@ class TaskSpec:
         return mean, std
 
     def loss(self, output: Tensor, y: Tensor) -> Tensor:
-        """Mean loss over the labelled entries of ``y`` ``(B, num_tasks)`` (NaN = missing)."""
+        """Mean loss over the labelled entries of ``y`` ``(B, num_tasks)`` (NaN = missing).
+
+        A batch without any label gives a zero loss (and zero gradients), not NaN.
+        """
         labelled = ~torch.isnan(y)
+        if not labelled.any():
+            return output.sum() * 0.0
         if self.task_type == "classification":
             return F.binary_cross_entropy_with_logits(output[labelled], y[labelled])
         mean, std = self._scaling(y)
