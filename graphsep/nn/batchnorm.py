@@ -41,13 +41,16 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
 
     def _global_forward(self, x: Tensor) -> Tensor:
         D = x.size(1)
-        stats = torch.cat([x.new_tensor([x.size(0)]), x.sum(0), (x * x).sum(0)])  # (1 + 2D,)
-        stats = dist_fn.all_reduce(stats)  # every rank calls this, whatever its batch size
+        # float64 sums: E[x^2] - E[x]^2 in float32 loses the variance of vectors far from 0
+        x64 = x.double()
+        stats = torch.cat([x64.new_tensor([x.size(0)]), x64.sum(0), (x64 * x64).sum(0)])
+        stats = dist_fn.all_reduce(stats)  # (1 + 2D,); every rank calls this, whatever its batch
         count, total, total_sq = stats[0], stats[1 : 1 + D], stats[1 + D :]
         if count.item() < 2:
             return self._with_running_stats(x)
         mean = total / count  # (D,)
         var = (total_sq / count - mean * mean).clamp(min=0)
+        mean, var, count = mean.to(x.dtype), var.to(x.dtype), count.to(x.dtype)
         with torch.no_grad():
             self.num_batches_tracked += 1
             self.running_mean.lerp_(mean, self.momentum)
