@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import subprocess
@@ -203,6 +204,16 @@ def test_corrupt_checkpoint_names_the_file(checkpoint, tmp_path, capsys, corrupt
     assert len(err.splitlines()) == 1
     with pytest.raises(CheckpointError, match="not found"):
         Predictor.from_checkpoint(tmp_path / "missing")
+
+
+def test_a_model_of_other_features_is_refused_by_name(checkpoint, tmp_path):
+    other = tmp_path / "zinc_like"
+    shutil.copytree(checkpoint, other)
+    meta = json.loads((other / "meta.json").read_text())
+    meta["config"]["model"].update(node_dims=[28], edge_dims=[4])  # ZINC's atom and bond types
+    (other / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="not OGB's featurization of SMILES"):
+        Predictor.from_checkpoint(other)
 
 
 def test_missing_column_lists_the_columns(checkpoint, tmp_path, capsys):

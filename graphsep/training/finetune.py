@@ -18,7 +18,7 @@ from graphsep.nn.model import PropertyPredictor
 from graphsep.training.data import PropertyData, load_property_data
 from graphsep.training.distributed import init_distributed, shutdown
 from graphsep.training.engine import Evaluation, TrainingRun
-from graphsep.training.models import build_predictor, load_encoder_state
+from graphsep.training.models import build_predictor, featurizer_of, load_encoder_state
 from graphsep.training.task import TaskSpec
 
 
@@ -86,7 +86,8 @@ class FinetuneRun(TrainingRun):
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Config, task (names, type, target scaling) and featurizer: enough to predict."""
-        return super().meta(task=self.task.to_dict(), featurizer="ogb.smiles2graph", **extra)
+        featurizer = featurizer_of(self.cfg.model)
+        return super().meta(task=self.task.to_dict(), featurizer=featurizer, **extra)
 
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return the best-valid epoch's valid and test metric with the run's bookkeeping."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ogb.utils.features import get_atom_feature_dims, get_bond_feature_dims
 from torch import Tensor, nn
 
 from graphsep.config import ModelConfig
@@ -11,6 +12,19 @@ from graphsep.nn.model import GraphTransformer, PropertyPredictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
 
 ENCODER_PREFIX = "encoder."
+
+
+def featurizer_of(model_cfg: ModelConfig) -> str | None:
+    """``"ogb.smiles2graph"`` if the model reads OGB's SMILES featurization, else None.
+
+    A model of other node or edge features (ZINC's atom types, a user's own graphs) was not
+    trained on molecules featurized from SMILES by OGB, so ``graphsep predict`` cannot feed it.
+    """
+    ogb = model_cfg.node_kind == model_cfg.edge_kind == "categorical" and (
+        list(model_cfg.node_dims) == get_atom_feature_dims()
+        and list(model_cfg.edge_dims) == get_bond_feature_dims()
+    )
+    return "ogb.smiles2graph" if ogb else None
 
 
 def build_predictor(model_cfg: ModelConfig, num_tasks: int) -> PropertyPredictor:
