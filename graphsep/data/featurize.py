@@ -46,7 +46,7 @@ class SmilesError(DataError):
         reason (str): RDKit's message, e.g. ``"unclosed ring for input: 'C1CC'"``.
     """
 
-    def __init__(self, smiles: str, reason: str):
+    def __init__(self, smiles: str, reason: str) -> None:
         # Both go to ``args`` so that the error pickles across a process pool.
         super().__init__(smiles, reason)
         self.smiles = smiles

@@ -123,7 +123,9 @@ class PropertyPredictor(nn.Module):
         head_dropout (float, optional): dropout inside the head. (default: ``0.0``)
     """
 
-    def __init__(self, encoder: GraphTransformer, num_tasks: int, head_dropout: float = 0.0):
+    def __init__(
+        self, encoder: GraphTransformer, num_tasks: int, head_dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = PropertyHead(encoder.dim, num_tasks, head_dropout)

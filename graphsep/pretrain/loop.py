@@ -13,6 +13,7 @@ ranks by ``SizeBucketBatchSampler``, draws the same ones.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,8 +233,10 @@ class PretrainRun(TrainingRun):
         )
 
     def is_better(self, value: float, best: float | None) -> bool:
-        """Lower held-out loss is better."""
-        return best is None or value < best
+        """Lower held-out loss is better; a NaN loss never is, and a NaN best always loses."""
+        if math.isnan(value):
+            return best is None
+        return best is None or math.isnan(best) or value < best
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Config, featurizer and the corpus the encoder was pretrained on."""

@@ -42,10 +42,6 @@ class PropertyData:
     test: DataLoader
     task: TaskSpec
 
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        """Reshuffle the training batches for ``epoch``, skipping ``start_batch`` (resume)."""
-        self.train.batch_sampler.set_epoch(epoch, start_batch=start_batch)
-
 
 def resolve_source(name: str, source: str | None) -> str | None:
     """Return the table to build ``name`` from: ``bundled`` names the package's own copy."""
