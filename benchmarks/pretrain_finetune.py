@@ -71,7 +71,7 @@ def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, di
     )
     for norm in todo:
         archive.keep(out[norm], weights=True)  # later sessions finetune from these weights
-    return {n: json.loads((out[n] / "results.json").read_text()) for n in NORMS}
+    return pretrained_so_far(args.work)
 
 
 def pretrained_so_far(work: Path) -> dict[str, dict]:

@@ -41,7 +41,7 @@ from graphsep.data.sampler import SizeBucketBatchSampler
 from graphsep.data.table import DataError, file_row
 from graphsep.nn.model import PropertyPredictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
-from graphsep.training.models import build_predictor, featurizer_of
+from graphsep.training.models import build_predictor, ogb_feature_problems
 from graphsep.training.runtime import resolve_device
 from graphsep.training.task import TaskSpec
 
@@ -217,11 +217,12 @@ class Predictor:
             task = TaskSpec(**ckpt.meta["task"])
         except (KeyError, TypeError) as err:
             raise CheckpointError(f"{meta_file}: missing or malformed entry {err}") from err
-        if featurizer_of(cfg.model) is None:
+        problems = ogb_feature_problems(cfg.model)
+        if problems:
             raise CheckpointError(
-                f"{meta_file}: the model reads {cfg.model.node_kind} node features of dims "
-                f"{list(cfg.model.node_dims)}, not OGB's featurization of SMILES; scoring "
-                "SMILES needs a model trained on OGB-featurized molecules (an ogbg-mol* config)"
+                f"{meta_file}: {'; '.join(problems)}: the model reads features that are "
+                "not OGB's featurization of SMILES; scoring SMILES needs a model trained on "
+                "OGB-featurized molecules (an ogbg-mol* config)"
             )
         model = build_predictor(cfg.model, task.num_tasks)
         try:

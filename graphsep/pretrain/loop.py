@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from ogb.utils.features import get_atom_feature_dims, get_bond_feature_dims
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
@@ -43,7 +42,7 @@ from graphsep.training.distributed import (
     shutdown,
 )
 from graphsep.training.engine import Evaluation, TrainingRun
-from graphsep.training.models import init_encoder_from
+from graphsep.training.models import featurizer_of, init_encoder_from, ogb_feature_problems
 
 HELD_OUT_EPOCH = 0
 """Held-out masks are drawn as epoch 0 (training epochs count from 1): fixed across epochs."""
@@ -90,19 +89,9 @@ def check_pretrain_config(cfg: Config) -> None:
     Raises:
         GraphsepError: non-categorical or non-OGB features.
     """
-    model = cfg.model
-    if model.node_kind != "categorical" or model.edge_kind != "categorical":
-        raise GraphsepError(
-            "mode=pretrain reconstructs categorical OGB features: model.node_kind and "
-            f"model.edge_kind must be 'categorical', got {model.node_kind!r}, {model.edge_kind!r}"
-        )
-    ogb = {"node_dims": get_atom_feature_dims(), "edge_dims": get_bond_feature_dims()}
-    for key, dims in ogb.items():
-        if list(getattr(model, key)) != dims:
-            raise GraphsepError(
-                f"mode=pretrain featurizes with OGB: model.{key} must be {dims}, "
-                f"got {list(getattr(model, key))}"
-            )
+    problems = ogb_feature_problems(cfg.model)
+    if problems:
+        raise GraphsepError(f"mode=pretrain reconstructs OGB's features: {'; '.join(problems)}")
 
 
 def build_pretrain_model(model_cfg: ModelConfig) -> MaskedAttributeModel:
@@ -242,7 +231,7 @@ class PretrainRun(TrainingRun):
         """Config, featurizer and the corpus the encoder was pretrained on."""
         manifest = self.data.corpus.manifest
         corpus = {k: manifest[k] for k in ("files", "rows", "molecules", "invalid")}
-        return super().meta(featurizer="ogb.smiles2graph", corpus=corpus, **extra)
+        return super().meta(featurizer=featurizer_of(self.cfg.model), corpus=corpus, **extra)
 
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return the best epoch's held-out loss and accuracies, and the corpus sizes."""

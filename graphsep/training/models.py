@@ -14,17 +14,29 @@ from graphsep.training.checkpoint import CheckpointError, load_checkpoint
 ENCODER_PREFIX = "encoder."
 
 
-def featurizer_of(model_cfg: ModelConfig) -> str | None:
-    """``"ogb.smiles2graph"`` if the model reads OGB's SMILES featurization, else None.
+def ogb_feature_problems(model_cfg: ModelConfig) -> list[str]:
+    """Why the model does not read OGB's featurization of SMILES; empty when it does.
 
-    A model of other node or edge features (ZINC's atom types, a user's own graphs) was not
-    trained on molecules featurized from SMILES by OGB, so ``graphsep predict`` cannot feed it.
+    A model of other node or edge features (ZINC's atom types, a user's own graphs) cannot be
+    pretrained on a SMILES corpus nor fed by ``graphsep predict``.
     """
-    ogb = model_cfg.node_kind == model_cfg.edge_kind == "categorical" and (
-        list(model_cfg.node_dims) == get_atom_feature_dims()
-        and list(model_cfg.edge_dims) == get_bond_feature_dims()
-    )
-    return "ogb.smiles2graph" if ogb else None
+    kinds = (model_cfg.node_kind, model_cfg.edge_kind)
+    if kinds != ("categorical", "categorical"):
+        return [
+            "model.node_kind and model.edge_kind must be 'categorical', "
+            f"got {kinds[0]!r}, {kinds[1]!r}"
+        ]
+    ogb = {"node_dims": get_atom_feature_dims(), "edge_dims": get_bond_feature_dims()}
+    return [
+        f"model.{key} must be {dims}, got {list(getattr(model_cfg, key))}"
+        for key, dims in ogb.items()
+        if list(getattr(model_cfg, key)) != dims
+    ]
+
+
+def featurizer_of(model_cfg: ModelConfig) -> str | None:
+    """``"ogb.smiles2graph"`` if the model reads OGB's SMILES featurization, else None."""
+    return None if ogb_feature_problems(model_cfg) else "ogb.smiles2graph"
 
 
 def build_predictor(model_cfg: ModelConfig, num_tasks: int) -> PropertyPredictor:
