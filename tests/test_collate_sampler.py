@@ -181,6 +181,22 @@ def test_shards_are_disjoint_and_cover_everything(bbbp_sizes):
 
 
 @needs_data
+def test_uneven_evaluation_shards_hold_every_graph_once(bbbp_sizes):
+    # 8 size-sorted batches over 3 ranks: 3, 3 and 2 batches, nothing repeated
+    ranks = [
+        SizeBucketBatchSampler(bbbp_sizes, 256, shuffle=False, num_replicas=3, rank=r,
+                               even_shards=False)
+        for r in range(3)
+    ]  # fmt: skip
+    per_rank = [all_batches(s) for s in ranks]
+    assert [len(b) for b in per_rank] == [len(s) for s in ranks] == [3, 3, 2]
+    seen = sorted(i for batches in per_rank for batch in batches for i in batch)
+    assert seen == list(range(2039))
+    one_rank = all_batches(SizeBucketBatchSampler(bbbp_sizes, 256, shuffle=False))
+    assert per_rank[1] == one_rank[1::3]  # the same size-sorted batches, dealt out in turn
+
+
+@needs_data
 def test_reproducible_and_different_per_epoch(bbbp_sizes):
     a = SizeBucketBatchSampler(bbbp_sizes, 64, seed=3)
     first = all_batches(a)

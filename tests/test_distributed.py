@@ -14,7 +14,13 @@ from molecules import SHARED_DATA
 
 from graphsep.config import load_config
 from graphsep.nn.batchnorm import GlobalBatchNorm1d
+from graphsep.pretrain.heads import atom_feature_weights
+from graphsep.pretrain.loop import build_pretrain_model, evaluate, load_pretrain_data
+from graphsep.pretrain.masking import MaskSampler
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
+from graphsep.training.data import load_property_data
+from graphsep.training.finetune import predict
+from graphsep.training.models import build_predictor
 from graphsep.training.resume import check_same_run, load_resume_point
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
@@ -22,18 +28,40 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 BATCHES_PER_EPOCH = {"finetune": 13, "pretrain": 11}  # 1,631 and 1,350 molecules / 128
+CONFIGS = {"finetune": "quickstart.yaml", "pretrain": "pretrain_quick.yaml"}
+
+
+def mode_overrides(data_root, mode):
+    if mode == "finetune":
+        return [f"data.root={data_root}"]
+    return [  # 1,500 ZINC molecules, 150 of them held out
+        "pretrain.max_molecules=1500", "pretrain.held_out_fraction=0.1",
+        f"pretrain.cache_dir={data_root / 'corpus'}", "pretrain.num_workers=1",
+    ]  # fmt: skip
 
 
 def train_cmd(data_root, out_dir, *extra, mode="finetune"):
-    if mode == "finetune":
-        config = ["--config", "configs/quickstart.yaml", f"data.root={data_root}"]
-    else:  # 1,500 ZINC molecules, 150 of them held out
-        config = [
-            "--config", "configs/pretrain_quick.yaml", "pretrain.max_molecules=1500",
-            "pretrain.held_out_fraction=0.1", f"pretrain.cache_dir={data_root / 'corpus'}",
-            "pretrain.num_workers=1",
-        ]  # fmt: skip
+    config = ["--config", f"configs/{CONFIGS[mode]}", *mode_overrides(data_root, mode)]
     return [sys.executable, str(REPO / "train.py"), *config, f"out_dir={out_dir}", *TINY, *extra]
+
+
+def one_process_scores(data_root, mode, state_dict, *extra):
+    """What one process measures of a model: valid and test, or the held-out loss."""
+    overrides = [*mode_overrides(data_root, mode), *TINY, *extra]
+    cfg = load_config(REPO / "configs" / CONFIGS[mode], overrides)
+    cpu = torch.device("cpu")
+    if mode == "finetune":
+        data = load_property_data(cfg)
+        model = build_predictor(cfg.model, num_tasks=1)
+        model.load_state_dict(state_dict)
+        return {s: data.task.score(*predict(model, getattr(data, s), data.task, cpu))
+                for s in ("valid", "test")}  # fmt: skip
+    data = load_pretrain_data(cfg)
+    model = build_pretrain_model(cfg.model)
+    model.load_state_dict(state_dict)
+    masks = MaskSampler(cfg.pretrain.atom_mask_rate, cfg.pretrain.bond_mask_rate, cfg.seed)
+    weights = atom_feature_weights(cfg.pretrain.atom_type_weight)
+    return {"valid": evaluate(model, data.held_out, masks, cpu, weights).loss}
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +113,21 @@ def test_cls_batchnorm_statistics_span_all_processes(tmp_path, scale, offset):
 @pytest.mark.parametrize("mode", ["finetune", "pretrain"])
 def test_torchrun_two_processes_write_one_log_and_one_checkpoint(data_root, tmp_path, mode):
     out_dir = tmp_path / "ddp"
-    cmd = train_cmd(data_root, out_dir, "train.epochs=2", "train.batch_size=128", mode=mode)
+    # 3 evaluation batches of 96 per split: each rank scores its share, 2 and 1
+    extra = ["train.epochs=2", "train.batch_size=128", "train.eval_batch_size=96"]
+    cmd = train_cmd(data_root, out_dir, *extra, mode=mode)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", *cmd[1:]]
     done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert [r["epoch"] for r in rows(out_dir)] == [1, 2]
     results = json.loads((out_dir / "results.json").read_text())
     assert results["processes"] == 2 and results["steps"] == 2 * BATCHES_PER_EPOCH[mode]
-    meta = load_checkpoint(out_dir / "best").meta
-    assert meta["kind"] == {"finetune": "property", "pretrain": "pretrain"}[mode]
+    best = load_checkpoint(out_dir / "best")
+    assert best.meta["kind"] == {"finetune": "property", "pretrain": "pretrain"}[mode]
     assert sorted(p.name for p in out_dir.iterdir() if p.is_dir()) == ["best", "last", "last.prev"]
+    # the ranks' gathered scores are the whole split's (held-out masks follow the batches)
+    for split, score in one_process_scores(data_root, mode, best.state_dict, *extra).items():
+        assert score == pytest.approx(results[split], rel=1e-6), split
 
 
 @pytest.mark.parametrize("mode", ["finetune", "pretrain"])

@@ -11,7 +11,8 @@ from graphsep.data.batch import ChunkedGraphBatch
 from graphsep.data.recipes import find_recipe
 from graphsep.data.zinc import ZINC_SUBSET
 from graphsep.training.checkpoint import load_checkpoint
-from graphsep.training.data import load_property_data
+from graphsep.training.data import bucket_loader, load_property_data
+from graphsep.training.distributed import DistContext
 from graphsep.training.finetune import predict
 from graphsep.training.models import build_predictor
 
@@ -51,6 +52,12 @@ def test_train_writes_metrics_results_and_a_checkpoint_that_reloads(data_root, t
     model.load_state_dict(ckpt.state_dict)
     scores, labels = predict(model, data.test, data.task, torch.device("cpu"))
     assert data.task.score(scores, labels) == pytest.approx(results["test"], abs=1e-12)
+    # under DDP a rank may have no share of a small split: empty, not a crash
+    second_rank = DistContext(1, 2, torch.device("cpu"))
+    valid = data.valid.dataset
+    empty = bucket_loader(valid, valid.sizes, 256, False, cfg, second_rank, even_shards=False)
+    scores, labels = predict(model, empty, data.task, torch.device("cpu"))
+    assert scores.shape == labels.shape == (0, 1)
 
 
 def test_a_new_run_in_a_used_out_dir_keeps_the_old_rows_apart(data_root, tmp_path):

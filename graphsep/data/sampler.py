@@ -26,7 +26,9 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
     from every other rank. As ``DistributedSampler`` does, the batch list is padded by repeating
     batches from its start so that every rank gets the same number of batches; with
     ``drop_last`` the last incomplete batch and the batches beyond a multiple of
-    ``num_replicas`` are dropped instead.
+    ``num_replicas`` are dropped instead. With ``even_shards=False`` neither happens: every
+    batch goes to exactly one rank and the first ranks may get one more (evaluation, where a
+    repeated graph would count twice).
 
     Args:
         sizes (Sequence[int] | Tensor): ``(G,)`` size (atoms) of each graph.
@@ -37,6 +39,8 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         num_replicas (int): number of shards, e.g. the world size (default 1).
         rank (int): this shard, ``0 <= rank < num_replicas`` (default 0).
         drop_last (bool): drop the incomplete batch and the uneven tail (default False).
+        even_shards (bool): give every rank as many batches, by repetition or ``drop_last``
+            (default True); False shards without repeats.
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         num_replicas: int = 1,
         rank: int = 0,
         drop_last: bool = False,
+        even_shards: bool = True,
     ) -> None:
         if batch_size < 1 or bucket_size_multiplier < 1:
             raise ValueError(
@@ -65,6 +70,7 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.drop_last = drop_last
+        self.even_shards = even_shards
         self.epoch = 0
         self.start_batch = 0
 
@@ -89,18 +95,23 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
     def _rank_batches(self) -> list[Tensor]:
         """Return the batches of this rank in the current epoch, in order."""
         batches = self._epoch_batches()
-        if self.drop_last:
-            batches = batches[: len(batches) - len(batches) % self.num_replicas]
-        else:
-            # repeat from the start until every rank has as many batches
-            padding = -len(batches) % self.num_replicas
-            batches = batches + (batches * math.ceil(padding / max(len(batches), 1)))[:padding]
+        if self.even_shards:
+            batches = self._evened(batches)
         return batches[self.rank :: self.num_replicas]
+
+    def _evened(self, batches: list[Tensor]) -> list[Tensor]:
+        """Cut (``drop_last``) or repeat from the start to a multiple of ``num_replicas``."""
+        if self.drop_last:
+            return batches[: len(batches) - len(batches) % self.num_replicas]
+        padding = -len(batches) % self.num_replicas
+        return batches + (batches * math.ceil(padding / max(len(batches), 1)))[:padding]
 
     def _batches_per_rank(self) -> int:
         """Count the batches per rank, the same in every epoch."""
         full, rest = divmod(self.sizes.numel(), self.batch_size)
         total = full + (rest > 0 and not self.drop_last)
+        if not self.even_shards:  # ranks before the remainder get one batch more
+            return len(range(self.rank, total, self.num_replicas))
         if self.drop_last:
             return total // self.num_replicas
         return math.ceil(total / self.num_replicas)
@@ -131,5 +142,6 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
             f"{self.__class__.__name__}(graphs={self.sizes.numel()}, "
             f"batch_size={self.batch_size}, shuffle={self.shuffle}, seed={self.seed}, "
             f"bucket_size_multiplier={self.bucket_size_multiplier}, "
-            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last})"
+            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
+            f"even_shards={self.even_shards})"
         )

@@ -8,6 +8,7 @@ chunks is reconstructed chunk by chunk and its predictions concatenated.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -196,6 +197,15 @@ class AccuracyMeter:
             y = y.cpu()
             self.correct[f] += int((lg.argmax(-1).cpu() == y).sum())
             self.classes[f] += torch.bincount(y, minlength=self.dims[f])
+
+    @classmethod
+    def merged(cls, meters: Sequence[AccuracyMeter]) -> AccuracyMeter:
+        """One meter counting what all of ``meters`` counted (e.g. every rank's)."""
+        total = copy.deepcopy(meters[0])
+        for meter in meters[1:]:
+            total.correct += meter.correct
+            total.classes = [a + b for a, b in zip(total.classes, meter.classes, strict=True)]
+        return total
 
     def _rates(self, hits: list[int]) -> dict[str, float]:
         totals = [int(c.sum()) for c in self.classes]

@@ -37,6 +37,7 @@ from graphsep.training.data import bucket_loader
 from graphsep.training.distributed import (
     DistContext,
     barrier,
+    gather_from_ranks,
     init_distributed,
     per_rank_batch_size,
     shutdown,
@@ -110,14 +111,16 @@ def _subset_loader(
     chunks: int = 1,
 ) -> DataLoader:
     subset = Subset(corpus, index.numpy())  # 8 bytes per molecule, not a Python list
-    return bucket_loader(subset, corpus.sizes[index], batch_size, shuffle, cfg, ctx, chunks)
+    # training shards are evened out by repetition; held-out ones must not count a graph twice
+    sizes = corpus.sizes[index]
+    return bucket_loader(subset, sizes, batch_size, shuffle, cfg, ctx, chunks, even_shards=shuffle)
 
 
 def load_pretrain_data(cfg: Config, ctx: DistContext | None = None) -> PretrainData:
     """Featurize (or reuse the cache of) the corpus; split off the held-out part; loaders.
 
     Under DDP the main rank featurizes the corpus first; each rank then trains on its shard of
-    every epoch's batches. The held-out loader covers the whole held-out part.
+    every epoch's batches and scores its share of the held-out batches.
     """
     ctx = ctx or DistContext(0, 1, torch.device("cpu"))
     if ctx.is_main:  # featurize and cache once, before other ranks read
@@ -132,7 +135,7 @@ def load_pretrain_data(cfg: Config, ctx: DistContext | None = None) -> PretrainD
     return PretrainData(
         corpus=corpus,
         train=_subset_loader(corpus, train_index, train_bs, True, cfg, ctx, cfg.data.batch_chunks),
-        held_out=_subset_loader(corpus, held_index, cfg.train.eval_batch_size, False, cfg),
+        held_out=_subset_loader(corpus, held_index, cfg.train.eval_batch_size, False, cfg, ctx),
     )
 
 
@@ -143,17 +146,27 @@ def evaluate(
     masks: MaskSampler,
     device: torch.device,
     atom_weights: Tensor,
+    ctx: DistContext | None = None,
 ) -> HeldOutScores:
-    """Score reconstruction on ``loader`` with the fixed held-out masks, eval mode."""
+    """Score reconstruction on ``loader`` with the fixed held-out masks, eval mode.
+
+    Under DDP (``ctx``) each rank scores its share of the batches (``loader`` sharded without
+    repeats) and every rank returns the scores of the whole.
+    """
+    ctx = ctx or DistContext(0, 1, device)
     model.eval()
     meter = AccuracyMeter(model.atom_head.vocab_sizes, model.bond_head.vocab_sizes)
     losses = []
-    for batch_index, batch in enumerate(loader):
+    for k, batch in enumerate(loader):
+        batch_index = ctx.rank + k * ctx.world_size  # its place in the one-process order
         mask = masks(batch, HELD_OUT_EPOCH, batch_index).to(device)
         rec = model(batch.to(device), mask)
         loss, parts = reconstruction_loss(rec, atom_weights)
         losses.append(torch.cat([loss.detach().view(1), parts]).cpu())
         meter.update(rec)
+    shares = gather_from_ranks((losses, meter), ctx)
+    losses = [row for rank_losses, _ in shares for row in rank_losses]
+    meter = AccuracyMeter.merged([rank_meter for _, rank_meter in shares])
     loss, atom, bond = torch.stack(losses).mean(0).tolist()
     return HeldOutScores(loss, atom, bond, meter.accuracy(), meter.majority())
 
@@ -207,7 +220,8 @@ class PretrainRun(TrainingRun):
     def evaluate(self, epoch: int) -> Evaluation:
         """Reconstruction on the held-out part with fixed masks; its loss selects the best."""
         scores = evaluate(
-            self.model, self.data.held_out, self.masks, self.ctx.device, self.atom_weights
+            self.model, self.data.held_out, self.masks, self.ctx.device, self.atom_weights,
+            self.ctx,
         )
         row = {
             "heldout_loss": scores.loss, "heldout_atom_loss": scores.atom_loss,

@@ -32,8 +32,8 @@ class PropertyData:
 
     Args:
         train (DataLoader): shuffled, size-bucketed batches.
-        valid (DataLoader): size-sorted batches.
-        test (DataLoader): size-sorted batches.
+        valid (DataLoader): size-sorted batches (this rank's share of them).
+        test (DataLoader): size-sorted batches (this rank's share of them).
         task (TaskSpec): task names, type, metric and target scaling.
     """
 
@@ -77,6 +77,7 @@ def bucket_loader(
     cfg: Config,
     ctx: DistContext | None = None,
     chunks: int = 1,
+    even_shards: bool = True,
 ) -> DataLoader:
     """Return a loader of size-bucketed batches of ``dataset``, collated for the encoder.
 
@@ -90,6 +91,8 @@ def bucket_loader(
         ctx (DistContext, optional): shard the batches over its ranks.
         chunks (int, optional): collate each batch as this many size-sorted chunks
             (:func:`~graphsep.data.collate.collate_chunks`). (default: ``1``)
+        even_shards (bool, optional): as many batches on every rank, by repetition (training);
+            False shards without repeats (evaluation). (default: ``True``)
     """
     shards = {"num_replicas": ctx.world_size, "rank": ctx.rank} if ctx else {}
     sampler = SizeBucketBatchSampler(
@@ -98,6 +101,7 @@ def bucket_loader(
         shuffle=shuffle,
         seed=cfg.seed,
         bucket_size_multiplier=cfg.data.bucket_size_multiplier,
+        even_shards=even_shards,
         **shards,
     )
     return DataLoader(
@@ -146,7 +150,8 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
 
     Under DDP (``ctx`` with several ranks) the main rank builds and caches the dataset first;
     each rank then trains on its own shard of every epoch's batches, ``train.batch_size``
-    divided by the number of ranks each. Evaluation loaders cover the whole splits.
+    divided by the number of ranks each. Each rank evaluates its share of the valid and test
+    batches, every graph on one rank.
     """
     ctx = ctx or DistContext(0, 1, torch.device("cpu"))
     is_zinc = cfg.data.name in ZINC_SUBSET
@@ -163,7 +168,7 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
             train, train.sizes, train_bs, shuffle=True, cfg=cfg, ctx=ctx,
             chunks=cfg.data.batch_chunks,
         ),  # fmt: skip
-        valid=bucket_loader(valid, valid.sizes, ebs, shuffle=False, cfg=cfg),
-        test=bucket_loader(test, test.sizes, ebs, shuffle=False, cfg=cfg),
+        valid=bucket_loader(valid, valid.sizes, ebs, False, cfg, ctx, even_shards=False),
+        test=bucket_loader(test, test.sizes, ebs, False, cfg, ctx, even_shards=False),
         task=task,
     )

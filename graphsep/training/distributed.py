@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -85,6 +86,15 @@ def mean_over_ranks(value: float, ctx: DistContext) -> float:
     tensor = torch.tensor([value], dtype=torch.float64, device=ctx.device)
     dist.all_reduce(tensor)
     return float(tensor.item()) / ctx.world_size
+
+
+def gather_from_ranks(value: Any, ctx: DistContext) -> list[Any]:
+    """Every rank's ``value`` (picklable), in rank order, on every rank; ``[value]`` for one."""
+    if not ctx.distributed:
+        return [value]
+    gathered: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def barrier(ctx: DistContext) -> None:

@@ -124,7 +124,11 @@ class TrainingRun:
         raise NotImplementedError
 
     def evaluate(self, epoch: int) -> Evaluation:
-        """Score the model after ``epoch`` (main rank only, eval mode is the caller's task)."""
+        """Score the model after ``epoch`` (eval mode is the caller's task).
+
+        Collective: every rank calls it, scores its share of the evaluation data and returns
+        the scores of the whole, so that no rank idles at a collective while another scores.
+        """
         raise NotImplementedError
 
     def is_better(self, value: float, best: float | None) -> bool:
@@ -231,9 +235,11 @@ class TrainingRun:
         return mean_over_ranks(p.loss_sum / max(p.batch_in_epoch, 1), self.ctx)
 
     def _log_epoch(self, epoch: int, loss: float, start: float, train_seconds: float) -> None:
-        """Evaluate on the main rank, append the epoch's row, keep the best model."""
+        """Evaluate on every rank; the main one appends the epoch's row and keeps the best."""
         self.model.eval()
         evaluation = self.evaluate(epoch)
+        if not self.ctx.is_main:
+            return
         seconds = time.perf_counter() - start
         row = {
             "epoch": epoch, "step": self.progress.step, "train_loss": loss, **evaluation.row,
@@ -256,8 +262,7 @@ class TrainingRun:
                 break
             start = time.perf_counter()
             loss = self._train_epoch(epoch)
-            if self.ctx.is_main:
-                self._log_epoch(epoch, loss, start, time.perf_counter() - start)
+            self._log_epoch(epoch, loss, start, time.perf_counter() - start)
             p.epoch, p.batch_in_epoch, p.loss_sum = epoch + 1, 0, 0.0
             self._save_last()
         if not self.ctx.is_main:

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from graphsep.config import Config
 from graphsep.nn.model import PropertyPredictor
 from graphsep.training.data import PropertyData, load_property_data
-from graphsep.training.distributed import init_distributed, shutdown
+from graphsep.training.distributed import gather_from_ranks, init_distributed, shutdown
 from graphsep.training.engine import Evaluation, TrainingRun
 from graphsep.training.models import build_predictor, featurizer_of, load_encoder_state
 from graphsep.training.task import TaskSpec
@@ -33,6 +33,8 @@ def predict(
         batch = batch.to(device)
         preds.append(task.predictions(model(batch)).cpu())
         labels.append(batch.y.cpu())
+    if not preds:  # a rank whose share of a small split is empty
+        return np.zeros((0, task.num_tasks), np.float32), np.zeros((0, task.num_tasks), np.float32)
     return torch.cat(preds).numpy(), torch.cat(labels).numpy()
 
 
@@ -66,15 +68,21 @@ class FinetuneRun(TrainingRun):
 
     def evaluate(self, epoch: int) -> Evaluation:
         """Score valid and test with OGB's ``Evaluator``; valid selects the best epoch."""
-        device, task = self.ctx.device, self.task
-        valid = task.score(*predict(self.model, self.data.valid, task, device))
-        test = task.score(*predict(self.model, self.data.test, task, device))
+        valid, test = (self._score(loader) for loader in (self.data.valid, self.data.test))
+        task = self.task
         return Evaluation(
             monitored=valid,
             row={"metric": task.metric, "valid": valid, "test": test},
             line=f"valid {task.metric} {valid:.4f}  test {test:.4f}",
             scores={"valid": valid, "test": test},
         )
+
+    def _score(self, loader: DataLoader) -> float:
+        """Predict this rank's share of a split, gather every rank's and score the whole."""
+        share = predict(self.model, loader, self.task, self.ctx.device)
+        shares = gather_from_ranks(share, self.ctx)
+        preds, labels = (np.concatenate(parts) for parts in zip(*shares, strict=True))
+        return self.task.score(preds, labels)
 
     def is_better(self, value: float, best: float | None) -> bool:
         """Higher or lower per the task's metric; a NaN score only fills an empty best."""
