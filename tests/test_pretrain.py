@@ -1,5 +1,6 @@
 import gzip
 import json
+import shutil
 
 import pytest
 import torch
@@ -220,6 +221,12 @@ def test_pretrain_writes_metrics_and_a_checkpoint_finetuning_starts_from(
     ]  # fmt: skip
     assert train.main([*finetune, f"out_dir={tmp_path / 'finetuned'}"]) == 0
     assert (tmp_path / "finetuned" / "best").is_dir()
+    # a resumed run's weights come from its own checkpoint: init_from may be gone by then
+    shutil.copytree(pretrained / "best", tmp_path / "init")
+    resumable = [*finetune, f"model.init_from={tmp_path / 'init'}", "resume=auto"]
+    assert train.main([*resumable, f"out_dir={tmp_path / 'resumed'}"]) == 0
+    shutil.rmtree(tmp_path / "init")
+    assert train.main([*resumable, f"out_dir={tmp_path / 'resumed'}"]) == 0
 
     cfg = load_config("configs/quickstart.yaml", TINY)
     model = build_predictor(cfg.model, num_tasks=1)

@@ -195,7 +195,7 @@ class PretrainRun(TrainingRun):
         cfg = self.cfg
         check_pretrain_config(cfg)
         model = build_pretrain_model(cfg.model)
-        if cfg.model.init_from:  # checked before the corpus is featurized
+        if cfg.model.init_from and not self.resuming:  # checked before the corpus is featurized
             init_encoder_from(model, cfg.model.init_from, cfg.model)
         self.data = load_pretrain_data(cfg, self.ctx)
         corpus = self.data.corpus

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from graphsep.config import Config, config_to_dict
-from graphsep.training.checkpoint import save_checkpoint
+from graphsep.training.checkpoint import Checkpoint, save_checkpoint
 from graphsep.training.distributed import DistContext, barrier, mean_over_ranks
 from graphsep.training.optim import build_optimizer, warmup_cosine
 from graphsep.training.resume import (
@@ -90,6 +90,12 @@ class TrainingRun:
         if ctx.is_main:
             prepare_out_dir(self.out_dir)
         seed_everything(cfg.seed)
+        # read before build: a resumed run checks its config before any data loads, and takes
+        # its weights from the checkpoint, not from model.init_from (which may be gone by now)
+        point = load_resume_point(self.out_dir / "last") if cfg.resume == "auto" else None
+        if point is not None:
+            check_same_run(point[0].meta["config"], cfg, point[0].path)
+        self.resuming = point is not None
         self.model, self.train_loader = self.build()
         self.model.to(ctx.device)
         steps_per_epoch = len(self.train_loader)
@@ -100,8 +106,9 @@ class TrainingRun:
         warmup = min(int(cfg.train.warmup_epochs * steps_per_epoch), self.total_steps // 2)
         self.scheduler = warmup_cosine(self.optimizer, warmup, self.total_steps)
         self.progress = Progress()
-        resumed = cfg.resume == "auto" and self._resume()
-        if ctx.is_main and not resumed:
+        if point is not None:
+            self._resume(*point)
+        elif ctx.is_main:
             self._start_metrics()
         self.trained: nn.Module = self.model
         if ctx.distributed:
@@ -112,7 +119,10 @@ class TrainingRun:
     # -- what a mode supplies -------------------------------------------------------------
 
     def build(self) -> tuple[nn.Module, DataLoader]:
-        """Return the model (on CPU) and the training loader (its sampler has ``set_epoch``)."""
+        """Return the model (on CPU) and the training loader (its sampler has ``set_epoch``).
+
+        ``self.resuming`` tells whether the weights will come from a ``last`` checkpoint.
+        """
         raise NotImplementedError
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
@@ -155,13 +165,8 @@ class TrainingRun:
         """``<out_dir>/metrics.jsonl``: one JSON row per finished epoch."""
         return self.out_dir / "metrics.jsonl"
 
-    def _resume(self) -> bool:
-        """Continue from ``out_dir/last`` if it holds a checkpoint; return whether it did."""
-        point = load_resume_point(self.out_dir / "last")
-        if point is None:
-            return False
-        ckpt, state = point
-        check_same_run(ckpt.meta["config"], self.cfg, ckpt.path)
+    def _resume(self, ckpt: Checkpoint, state: dict[str, Any]) -> None:
+        """Continue from a ``last`` checkpoint and its training state."""
         self.model.load_state_dict(ckpt.state_dict)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -173,7 +178,6 @@ class TrainingRun:
                 f"resumed from {ckpt.path}: epoch {self.progress.epoch}, "
                 f"batch {self.progress.batch_in_epoch}, step {self.progress.step}"
             )
-        return True
 
     def _start_metrics(self) -> None:
         """Begin a fresh run's rows: an earlier run's files in out_dir move to ``*.prev``."""

@@ -51,9 +51,8 @@ class FinetuneRun(TrainingRun):
     def build(self) -> tuple[nn.Module, DataLoader]:
         """Check ``model.init_from`` first, then load the data and build the predictor."""
         cfg = self.cfg
-        encoder_state = (
-            load_encoder_state(cfg.model.init_from, cfg.model) if cfg.model.init_from else None
-        )
+        init_from = cfg.model.init_from and not self.resuming
+        encoder_state = load_encoder_state(cfg.model.init_from, cfg.model) if init_from else None
         self.data: PropertyData = load_property_data(cfg, self.ctx)
         self.task = self.data.task
         model = build_predictor(cfg.model, self.task.num_tasks)
