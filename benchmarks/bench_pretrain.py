@@ -8,8 +8,9 @@ Run from the repository root (needs ``../shared/data/pretrain/moses_zinc_train.c
 Featurization builds a fresh cache of the corpus's first ``--molecules`` rows once per worker
 count (wall time, and CPU time of this process and its workers). Pretraining steps run with the
 model of ``configs/pretrain_zinc.yaml`` (or ``--overrides``) on that cache: each step is timed
-whole (collate with per-batch shortest paths, masks, forward, backward, AdamW) and the collate
-alone, so the data path's share shows. From the rates, the wall time of the whole 1,584,663-
+whole (collate into the config's ``data.batch_chunks`` size-sorted chunks with per-batch
+shortest paths, masks, forward, backward, AdamW) and the collate alone, so the data path's share
+shows. From the rates, the wall time of the whole 1,584,663-
 molecule corpus on this machine is projected. A GPU is projected, not measured: featurization
 and the collate stay on the CPU (rates per core below, times the cores given to them) while the
 step itself moves to the GPU; ``--gpu-step-ms`` is the assumed GPU step time. The summary goes
@@ -31,7 +32,6 @@ import torch
 from common import REPO, RESULTS, SHARED_DATA, provenance
 
 from graphsep.config import load_config
-from graphsep.data.collate import collate_graphs
 from graphsep.pretrain.corpus import build_cache, cache_folder
 from graphsep.pretrain.heads import atom_feature_weights, reconstruction_loss
 from graphsep.pretrain.loop import build_pretrain_model, load_pretrain_data
@@ -88,7 +88,7 @@ def bench_steps(cfg, steps: int) -> dict:
     graphs = 0
     for index, ids in enumerate(batches):
         start = time.perf_counter()
-        batch = collate_graphs([corpus[i] for i in ids], cfg.model.max_hops)
+        batch = data.train.collate_fn([corpus[i] for i in ids])  # in data.batch_chunks chunks
         collated = time.perf_counter()
         loss, _ = reconstruction_loss(model(batch, masks(batch, 1, index)), weights)
         optimizer.zero_grad(set_to_none=True)
@@ -102,6 +102,7 @@ def bench_steps(cfg, steps: int) -> dict:
         "steps": steps, "batch_size": cfg.train.batch_size, "mol_per_s": graphs / step_s,
         "step_ms": 1000 * step_s / steps, "collate_ms": 1000 * collate_s / steps,
         "collate_mol_per_s": graphs / collate_s, "threads": torch.get_num_threads(),
+        "chunks": cfg.data.batch_chunks,
     }  # fmt: skip
 
 
@@ -137,7 +138,8 @@ def markdown(feats: list[dict], train: dict, proj: dict, peak: dict, stamp: dict
         )
     lines += [
         "",
-        f"Pretraining steps (batch {train['batch_size']}): {train['step_ms']:.0f} ms/step, "
+        f"Pretraining steps (random batches of {train['batch_size']} in {train['chunks']} "
+        f"chunks): {train['step_ms']:.0f} ms/step, "
         f"{train['mol_per_s']:,.0f} mol/s; of which collate (per-batch shortest paths) "
         f"{train['collate_ms']:.0f} ms ({train['collate_mol_per_s']:,.0f} mol/s on one core).",
         f"Peak memory: main process {peak['main']:,.0f} MiB, largest worker {peak['worker']:,.0f} "
