@@ -30,7 +30,8 @@ def provenance() -> dict[str, str | int]:
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+        # results are outputs, not code: a rerun over old results is not dirty
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"],
         cwd=REPO, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     return {
