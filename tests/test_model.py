@@ -9,6 +9,7 @@ from graphsep.config import ModelConfig
 from graphsep.data.collate import collate_chunks, collate_graphs
 from graphsep.data.encodings import StructuralEncoding
 from graphsep.nn.model import GraphTransformer, PropertyPredictor
+from graphsep.training.optim import build_optimizer
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
 NORMS = ["sep", "share"]
@@ -142,3 +143,20 @@ def test_small_model_overfits_64_bbbp_molecules(norm):
         scores = torch.cat([model(b) for b in batches]).squeeze(1)
     labels = torch.cat([b.y for b in batches]).squeeze(1)
     assert roc_auc_score(labels.numpy(), scores.numpy()) >= 0.95
+
+
+def test_weight_decay_reaches_only_the_core_and_head_matrices():
+    model = small_model("sep")
+    optimizer = build_optimizer(model, 1e-3, 0.01)
+    decayed, kept = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.01 and kept["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed_names = {names[id(p)] for p in decayed["params"]}
+    block = ("attn.qkv.weight", "attn.proj.weight", "mlp.fc1.weight", "mlp.fc2.weight")
+    depth = len(model.encoder.encoder.blocks)
+    core = {f"encoder.encoder.blocks.{i}.{w}" for i in range(depth) for w in block}
+    assert decayed_names == core | {"head.net.0.weight", "head.net.3.weight"}
+    # the front end (lookup tables, per-hop mixing), norms, biases and tokens are not decayed
+    kept_names = {names[id(p)] for p in kept["params"]}
+    assert "encoder.embedding.edge_encoding.hop_weight" in kept_names
+    assert "encoder.embedding.cls_token" in kept_names

@@ -86,11 +86,16 @@ class GraphTransformer(nn.Module):
         return torch.cat([out[:, 0] for out in outs]), outs
 
     def no_weight_decay(self) -> set[str]:
-        """Names of parameters kept out of weight decay: tokens, embeddings, norms, biases."""
+        """Names of parameters kept out of weight decay: tokens, the front end, norms, biases.
+
+        The whole front end is: its lookup tables, as is usual for embeddings, and its per-hop
+        head mixing, which starts at the identity, so decay would pull it away from where it
+        starts rather than towards it.
+        """
         return {
             name
             for name, p in self.named_parameters()
-            if p.ndim < 2 or "embedding" in name or name.endswith("_token")
+            if p.ndim < 2 or name.startswith("embedding.") or name.endswith("_token")
         }
 
 
