@@ -37,7 +37,7 @@ from graphsep.data.batch import GraphBatch
 from graphsep.data.collate import collate_graphs
 from graphsep.data.encodings import structural_encodings
 from graphsep.data.featurize import SmilesError, mol_to_graph, parse_smiles
-from graphsep.data.sampler import SizeBucketBatchSampler
+from graphsep.data.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
 from graphsep.data.table import DataError, file_row
 from graphsep.nn.model import PropertyPredictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
@@ -51,9 +51,6 @@ DEFAULT_MAX_ATOMS = 256
 ``(B, H, 1 + N, 1 + N)`` attention biases. The largest molecule of ogbg-molhiv has 183 atoms."""
 
 DEFAULT_BATCH_SIZE = 64
-MAX_BATCH_PAIRS = 2**18
-"""Bound on ``B * T * T`` per forward pass: batches of large molecules are cut smaller (64
-molecules up to 63 atoms, 7 of 183 atoms), so memory stays near that of a typical batch."""
 
 DEFAULT_CHUNK_SIZE = 10_000
 """Rows read, featurized and sorted by size at a time: memory stays bounded for any input."""
@@ -147,7 +144,7 @@ class Predictor:
         max_hops (int): the model's ``max_hops``, for collation.
         max_atoms (int, optional): largest molecule scored. (default: ``DEFAULT_MAX_ATOMS``)
         batch_size (int, optional): molecules per forward pass, fewer for large molecules
-            (see ``MAX_BATCH_PAIRS``). (default: ``64``)
+            (``EVAL_PADDED_TOKENS``: 64 molecules up to 63 atoms, 7 of 183). (default: ``64``)
         processes (int | None, optional): worker processes that featurize the next chunk
             while the model scores this one (chunks of 2,000 molecules or more); None takes
             half the cores, 0 featurizes in this process. The model runs on the remaining cores:
@@ -328,14 +325,14 @@ class Predictor:
             graph.degree, graph.distance, graph.next_hop = encoding
         sizes = [g.num_nodes for g in graphs]
         parts, order = [], []
-        for batch_ids in SizeBucketBatchSampler(sizes, self.batch_size, shuffle=False):
-            # sorted batches: the last graph is the largest and sets the padded size T
-            step = max(1, MAX_BATCH_PAIRS // (sizes[batch_ids[-1]] + 1) ** 2)
-            for start in range(0, len(batch_ids), step):
-                ids = batch_ids[start : start + step]
-                batch = collate_graphs([graphs[i] for i in ids], self.max_hops).to(self.device)
-                parts.append(score(batch).float().cpu())
-                order += ids
+        budget = self.batch_size * EVAL_PADDED_TOKENS**2  # memory near a typical batch's
+        batches = SizeBucketBatchSampler(
+            sizes, self.batch_size, shuffle=False, max_padded_pairs=budget
+        )
+        for ids in batches:
+            batch = collate_graphs([graphs[i] for i in ids], self.max_hops).to(self.device)
+            parts.append(score(batch).float().cpu())
+            order += ids
         out = torch.empty(len(graphs), parts[0].size(1))
         out[torch.tensor(order)] = torch.cat(parts)
         return out.numpy()

@@ -197,6 +197,23 @@ def test_uneven_evaluation_shards_hold_every_graph_once(bbbp_sizes):
 
 
 @needs_data
+def test_evaluation_batches_of_large_molecules_hold_fewer(bbbp_sizes):
+    budget = 64 * 64**2  # 64 graphs padded to 64 tokens ([CLS] + 63 atoms)
+    sampler = SizeBucketBatchSampler(bbbp_sizes, 64, shuffle=False, max_padded_pairs=budget)
+    batches = all_batches(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(2039))
+    sizes = torch.as_tensor(bbbp_sizes)
+    largest = [int(sizes[b].max()) for b in batches]
+    fits = [len(b) * (n + 1) ** 2 <= budget for b, n in zip(batches, largest, strict=True)]
+    assert all(fit or len(b) == 1 for fit, b in zip(fits, batches, strict=True))
+    assert len(batches[0]) == 64 and largest[0] < 63  # small molecules: full batches
+    assert len(batches[-1]) < 30 and largest[-1] == int(sizes.max())  # BBBP's largest: 132
+    with pytest.raises(ValueError, match="max_padded_pairs is for the evaluation order"):
+        SizeBucketBatchSampler(bbbp_sizes, 64, shuffle=True, max_padded_pairs=budget)
+
+
+@needs_data
 def test_reproducible_and_different_per_epoch(bbbp_sizes):
     a = SizeBucketBatchSampler(bbbp_sizes, 64, seed=3)
     first = all_batches(a)

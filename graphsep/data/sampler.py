@@ -13,6 +13,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Sampler
 
+EVAL_PADDED_TOKENS = 64
+"""Evaluation and prediction batches hold ``batch_size`` graphs padded to up to 64 tokens
+([CLS] + 63 atoms) and fewer larger ones: padded pairs stay under ``batch_size * 64**2``. A SIDER
+split padded whole to its 492-atom molecule took ~10 GB."""
+
 
 class SizeBucketBatchSampler(Sampler[list[int]]):
     """Batches of indices of similarly sized graphs, shuffled, reproducible, shardable.
@@ -20,7 +25,9 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
     Each epoch draws a permutation from ``seed + epoch``, cuts it into mega-buckets of
     ``batch_size * bucket_size_multiplier`` graphs, sorts each mega-bucket by size, cuts it into
     batches and shuffles the order of all batches. ``shuffle=False`` gives one deterministic
-    size-sorted order (for evaluation).
+    size-sorted order (for evaluation); with ``max_padded_pairs`` its batches close early once
+    graphs x (largest size + 1)^2, the padded pairs with [CLS], would pass that budget, so large
+    molecules come a few at a time.
 
     Shards: rank ``r`` of ``num_replicas`` takes batches ``r, r + num_replicas, ...``, disjoint
     from every other rank. As ``DistributedSampler`` does, the batch list is padded by repeating
@@ -41,6 +48,9 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         drop_last (bool): drop the incomplete batch and the uneven tail (default False).
         even_shards (bool): give every rank as many batches, by repetition or ``drop_last``
             (default True); False shards without repeats.
+        max_padded_pairs (int, optional): the most graphs x (largest size + 1)^2 of a batch, for
+            the evaluation order (``shuffle=False``, no ``drop_last``); a graph alone may exceed
+            it (default None: no budget).
     """
 
     def __init__(
@@ -54,11 +64,17 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         drop_last: bool = False,
         even_shards: bool = True,
+        max_padded_pairs: int | None = None,
     ) -> None:
         if batch_size < 1 or bucket_size_multiplier < 1:
             raise ValueError(
                 f"SizeBucketBatchSampler: batch_size ({batch_size}) and bucket_size_multiplier "
                 f"({bucket_size_multiplier}) must be >= 1"
+            )
+        if max_padded_pairs is not None and (shuffle or drop_last):
+            raise ValueError(
+                "SizeBucketBatchSampler: max_padded_pairs is for the evaluation order "
+                "(shuffle=False, drop_last=False)"
             )
         if not 0 <= rank < num_replicas:
             raise ValueError(f"SizeBucketBatchSampler: rank {rank} not in [0, {num_replicas})")
@@ -71,6 +87,7 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         self.rank = rank
         self.drop_last = drop_last
         self.even_shards = even_shards
+        self.max_padded_pairs = max_padded_pairs
         self.epoch = 0
         self.start_batch = 0
 
@@ -108,6 +125,8 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
 
     def _batches_per_rank(self) -> int:
         """Count the batches per rank, the same in every epoch."""
+        if not self.shuffle:  # one fixed order, cheap to cut
+            return len(self._rank_batches())
         full, rest = divmod(self.sizes.numel(), self.batch_size)
         total = full + (rest > 0 and not self.drop_last)
         if not self.even_shards:  # ranks before the remainder get one batch more
@@ -119,7 +138,8 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
     def _epoch_batches(self) -> list[Tensor]:
         """All batches of the current epoch before sharding."""
         if not self.shuffle:
-            return self._cut(torch.argsort(self.sizes, stable=True))
+            order = torch.argsort(self.sizes, stable=True)
+            return self._cut(order) if self.max_padded_pairs is None else self._cut_pairs(order)
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.sizes.numel(), generator=generator)
         bucket = self.batch_size * self.bucket_size_multiplier
@@ -137,11 +157,23 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
             batches.pop()
         return batches
 
+    def _cut_pairs(self, order: Tensor) -> list[Tensor]:
+        """Cut an ascending size order into batches under the padded-pair budget."""
+        batches, start = [], 0
+        for end, size in enumerate(self.sizes[order].tolist()):
+            count = end - start + 1  # sizes ascend: ``size`` is the batch's largest
+            too_many = count > self.batch_size or count * (size + 1) ** 2 > self.max_padded_pairs
+            if count > 1 and too_many:
+                batches.append(order[start:end])
+                start = end
+        batches.append(order[start:])
+        return batches
+
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(graphs={self.sizes.numel()}, "
             f"batch_size={self.batch_size}, shuffle={self.shuffle}, seed={self.seed}, "
             f"bucket_size_multiplier={self.bucket_size_multiplier}, "
             f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
-            f"even_shards={self.even_shards})"
+            f"even_shards={self.even_shards}, max_padded_pairs={self.max_padded_pairs})"
         )

@@ -15,7 +15,7 @@ from graphsep.config import Config
 from graphsep.data.collate import GraphCollator
 from graphsep.data.encodings import EncodedDataset
 from graphsep.data.ogb_loading import load_ogb_dataset, load_split
-from graphsep.data.sampler import SizeBucketBatchSampler
+from graphsep.data.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
 from graphsep.data.table import DataError
 from graphsep.data.zinc import ZINC_SUBSET, load_zinc
 from graphsep.training.distributed import DistContext, barrier, per_rank_batch_size
@@ -85,7 +85,8 @@ def bucket_loader(
         dataset (Dataset): graphs (``GraphCollator`` input).
         sizes (Tensor): ``(len(dataset),)`` atoms per graph.
         batch_size (int): graphs per batch (per rank).
-        shuffle (bool): a new seeded order each epoch (training) or one size-sorted order.
+        shuffle (bool): a new seeded order each epoch (training) or one size-sorted order
+            whose batches hold fewer of the large graphs (``EVAL_PADDED_TOKENS``).
         cfg (Config): ``seed``, ``data.bucket_size_multiplier``, ``data.num_workers`` and
             ``model.max_hops`` are read.
         ctx (DistContext, optional): shard the batches over its ranks.
@@ -102,6 +103,7 @@ def bucket_loader(
         seed=cfg.seed,
         bucket_size_multiplier=cfg.data.bucket_size_multiplier,
         even_shards=even_shards,
+        max_padded_pairs=None if shuffle else batch_size * EVAL_PADDED_TOKENS**2,
         **shards,
     )
     return DataLoader(
