@@ -113,7 +113,7 @@ def test_cls_batchnorm_statistics_span_all_processes(tmp_path, scale, offset):
 @pytest.mark.parametrize("mode", ["finetune", "pretrain"])
 def test_torchrun_two_processes_write_one_log_and_one_checkpoint(data_root, tmp_path, mode):
     out_dir = tmp_path / "ddp"
-    # 3 evaluation batches of 96 per split: each rank scores its share, 2 and 1
+    # evaluation batches of up to 96 graphs, several per split: each rank scores its share
     extra = ["train.epochs=2", "train.batch_size=128", "train.eval_batch_size=96"]
     cmd = train_cmd(data_root, out_dir, *extra, mode=mode)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", *cmd[1:]]
