@@ -9,7 +9,7 @@ import torch
 from ogb.utils import smiles2graph
 from torch_geometric.data import Data
 
-from graphsep.data.encodings import StructuralEncoding
+from graphsep.data.encodings import StructuralEncoding, structural_encodings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BBBP_CSV = SHARED_DATA / "moleculenet" / "bbbp.csv"
@@ -45,7 +45,7 @@ def bbbp_graphs(n: int, start: int = 0) -> list[Data]:
     return [mol_graph(s, float(y)) for s, y in zip(rows["smiles"], rows["p_np"], strict=True)]
 
 
-def permute_graph(data: Data, perm: torch.Tensor) -> Data:
+def permute_graph(data: Data, perm: torch.Tensor, canonical_paths: bool = True) -> Data:
     """Renumber atoms: new atom ``k`` is old atom ``perm[k]``; re-encode structure."""
     inverse = torch.empty_like(perm)
     inverse[perm] = torch.arange(perm.numel())
@@ -57,4 +57,6 @@ def permute_graph(data: Data, perm: torch.Tensor) -> Data:
     )
     if "y" in data:
         out.y = data.y
-    return StructuralEncoding()(out)
+    encoding = structural_encodings([out], canonical_paths=canonical_paths)[0]
+    out.degree, out.distance, out.next_hop = encoding
+    return out

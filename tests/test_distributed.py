@@ -158,6 +158,26 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data_root, tm
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_ctrl_c_stops_with_the_last_checkpoint_intact(data_root, tmp_path):
+    extra = ("train.epochs=2", "train.batch_size=128", "train.checkpoint_every=2")
+    out_dir = tmp_path / "run"
+    command = train_cmd(data_root, out_dir, *extra)
+    proc = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    meta = out_dir / "last" / "meta.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not meta.exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "the last good checkpoint is intact" in stderr
+    assert load_checkpoint(out_dir / "last").meta["progress"]["step"] > 0
+    resumed = subprocess.run(train_cmd(data_root, out_dir, *extra, "resume=auto"), cwd=REPO,
+                             env=ENV, capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r["epoch"] for r in rows(out_dir)] == [1, 2]
+
+
 def test_truncated_last_checkpoint_falls_back_to_the_previous_one(data_root, tmp_path):
     out_dir = tmp_path / "run"
     subprocess.run(train_cmd(data_root, out_dir, "train.epochs=2", "train.batch_size=512"),

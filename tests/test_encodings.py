@@ -135,6 +135,18 @@ def test_tiny_molecules_by_hand():
     assert salt.next_hop.view(2, 2).tolist() == [[0, -1], [-1, 1]]
 
 
+def test_tied_shortest_paths_go_by_bond_features():
+    # cyclohexene C1=CCCCC1: atom 3 lies opposite atom 0, via the double bond 0=1 or via 5
+    canonical, by_index = (
+        structural_encodings([mol_graph("C1=CCCCC1")], canonical_paths=c)[0] for c in (True, False)
+    )
+    assert canonical.next_hop.view(6, 6)[0, 3] == 5  # single bonds sort before the double
+    assert by_index.next_hop.view(6, 6)[0, 3] == 1  # the smaller index
+    # the canonical choice does not move with the numbering: atom 0 as atom 5, 5 as 0
+    flipped = mol_graph("C1CCCC=C1")  # the same ring, its double bond now 4=5
+    assert structural_encodings([flipped])[0].next_hop.view(6, 6)[5, 2] == 0
+
+
 def test_trace_path_edges_by_hand():
     # acetic acid CC(=O)O: smiles2graph edge rows 0:0->1 1:1->0 2:1->2 3:2->1 4:1->3 5:3->1
     encoding = structural_encodings([mol_graph("CC(=O)O")])[0]
@@ -274,4 +286,10 @@ def test_stale_cache_is_rebuilt(molecules, tmp_path):
         rebuilt = EncodedDataset(molecules[20:45], cache_path=cache, progress=False)
     assert any("re-encoding" in str(w.message) for w in caught)
     assert torch.equal(rebuilt[0].distance, structural_encodings([molecules[20]])[0].distance)
+    # a cache from before canonical paths (no version) is rebuilt too, not trusted
+    store = torch.load(cache, weights_only=True)
+    del store["version"]
+    torch.save(store, cache)
+    with pytest.warns(UserWarning, match="cache version 1, not 2"):
+        EncodedDataset(molecules[20:45], cache_path=cache, progress=False)
     assert "distance" not in molecules[20]  # items are shallow copies

@@ -32,14 +32,23 @@ def warmed_up(model: PropertyPredictor, graphs) -> PropertyPredictor:
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_atom_order_does_not_change_the_cls_output(norm):
-    graphs = bbbp_graphs(8)
-    model = warmed_up(small_model(norm), graphs)
-    mol = graphs[3]
-    perm = torch.randperm(mol.num_nodes, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        a = model.embed(collate_graphs([mol], max_hops=5))
-        b = model.embed(collate_graphs([permute_graph(mol, perm)], max_hops=5))
-    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    graphs = bbbp_graphs(64)
+    model = warmed_up(small_model(norm), graphs[:8])
+    generator = torch.Generator().manual_seed(1)
+    perms = [torch.randperm(g.num_nodes, generator=generator) for g in graphs]
+    identity = [torch.arange(g.num_nodes) for g in graphs]
+
+    def cls_output(orders, canonical_paths=True):
+        pairs = zip(graphs, orders, strict=True)
+        renumbered = [permute_graph(g, order, canonical_paths) for g, order in pairs]
+        with torch.no_grad():
+            return model.embed(collate_graphs(renumbered, max_hops=5))
+
+    torch.testing.assert_close(cls_output(identity), cls_output(perms), atol=1e-5, rtol=1e-5)
+    # ties broken by atom index alone (as Graphormer's Floyd-Warshall does) change the output on
+    # rings whose bonds differ (C1=CCCCC1), so these molecules do test tied paths
+    moved = cls_output(identity, False) - cls_output(perms, False)
+    assert moved.abs().amax(dim=1).gt(1e-4).sum() >= 8  # 12 (sep) and 13 (share) when written
 
 
 @pytest.mark.parametrize("norm", NORMS)

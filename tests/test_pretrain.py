@@ -5,6 +5,7 @@ import shutil
 import pytest
 import torch
 from molecules import SHARED_DATA, bbbp_graphs, mol_graph
+from torch_geometric.data import Data
 
 import train
 from graphsep.config import load_config
@@ -183,6 +184,21 @@ def test_masked_atom_type_accuracy_rises_above_the_majority_class(zinc_args):
     assert scores.majority["atom_type"] == pytest.approx(0.75, abs=0.03)  # mostly carbon
     assert scores.accuracy["atom_type"] > scores.majority["atom_type"] + 0.04
     assert scores.accuracy["bond_type"] > scores.majority["bond_type"] + 0.2
+
+
+@needs_data
+def test_pretraining_paths_do_not_depend_on_bond_types(zinc_args):
+    # masks are drawn after collation: a path chosen by bond type would hint at a masked bond
+    ring = mol_graph("C1=CCCCC1")
+    ring = Data(x=ring.x, edge_index=ring.edge_index, edge_attr=ring.edge_attr, num_nodes=6)
+    saturated = ring.clone()  # the same ring, every bond now reads as the first bond type
+    saturated.edge_attr = torch.zeros_like(ring.edge_attr)
+    data = load_pretrain_data(load_config(None, [*zinc_args, *TINY, "data.batch_chunks=1"]))
+    for collate in (data.train.collate_fn, data.held_out.collate_fn):
+        assert torch.equal(collate([ring]).path_edges, collate([saturated]).path_edges)
+    # finetuning's paths do go by bond type (so that they do not go by atom order)
+    finetune = [collate_graphs([g], max_hops=5).path_edges for g in (ring, saturated)]
+    assert not torch.equal(*finetune)
 
 
 @pytest.fixture(scope="module")

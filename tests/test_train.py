@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 from molecules import SHARED_DATA
 
 import train
-from graphsep.config import load_config
+from graphsep.config import load_config, valid_keys
 from graphsep.data.batch import ChunkedGraphBatch
 from graphsep.data.recipes import find_recipe
 from graphsep.data.zinc import ZINC_SUBSET
@@ -158,3 +159,10 @@ def test_every_shipped_config_loads_and_names_a_known_dataset(path):
         assert cfg.pretrain.corpus
     else:
         assert cfg.data.name in ZINC_SUBSET or find_recipe(cfg.data.name) is not None
+
+
+def test_the_readme_config_reference_names_every_key():
+    lines = (REPO / "README.md").read_text().splitlines()
+    first_cells = [line.split("|")[1] for line in lines if line.startswith("| `")]
+    documented = {key for cell in first_cells for key in re.findall(r"`([a-z_.]+)`", cell)}
+    assert sorted(set(valid_keys()) - documented) == []

@@ -20,7 +20,9 @@ from graphsep.data.batch import ChunkedGraphBatch, GraphBatch
 from graphsep.data.encodings import structural_encodings, trace_path_edges
 
 
-def collate_graphs(graphs: Sequence[Data], max_hops: int) -> GraphBatch:
+def collate_graphs(
+    graphs: Sequence[Data], max_hops: int, canonical_paths: bool = True
+) -> GraphBatch:
     """Pad a list of graphs into one dense batch with the [CLS] slot at position 0.
 
     Graphs carry ``degree``, ``distance`` and ``next_hop`` from
@@ -32,13 +34,16 @@ def collate_graphs(graphs: Sequence[Data], max_hops: int) -> GraphBatch:
         graphs (Sequence[Data]): ``B >= 1`` graphs with ``x (n, F)`` and ``edge_index (2, E)``,
             optionally ``edge_attr (E, F_edge)`` and ``y`` (``num_tasks`` values).
         max_hops (int): bonds kept along each shortest path in ``path_edges``.
+        canonical_paths (bool): for encodings computed here, break shortest-path ties by edge
+            features (see :func:`~graphsep.data.encodings.structural_encodings`). (default:
+            ``True``)
 
     Returns:
         GraphBatch: the padded batch (see its docstring for every field).
     """
     if not graphs:
         raise ValueError("collate_graphs: empty list of graphs")
-    graphs = _with_encodings(graphs)
+    graphs = _with_encodings(graphs, canonical_paths)
     sizes = torch.tensor([g.num_nodes for g in graphs])  # (B,)
     slots = int(sizes.max()) + 1
     slot = torch.arange(slots)
@@ -63,7 +68,9 @@ def collate_graphs(graphs: Sequence[Data], max_hops: int) -> GraphBatch:
     )
 
 
-def collate_chunks(graphs: Sequence[Data], max_hops: int, chunks: int) -> ChunkedGraphBatch:
+def collate_chunks(
+    graphs: Sequence[Data], max_hops: int, chunks: int, canonical_paths: bool = True
+) -> ChunkedGraphBatch:
     """Sort graphs by size and cut them into ``chunks`` near-equal chunks, each padded alone.
 
     On random HIV batches of 128 this pads to 33 slots with 8 chunks and 30 with 16, against 92
@@ -73,6 +80,7 @@ def collate_chunks(graphs: Sequence[Data], max_hops: int, chunks: int) -> Chunke
         graphs (Sequence[Data]): ``B >= 1`` graphs, as for :func:`collate_graphs`.
         max_hops (int): bonds kept along each shortest path.
         chunks (int): chunks wanted; fewer when the batch holds fewer graphs.
+        canonical_paths (bool): as for :func:`collate_graphs`. (default: ``True``)
 
     Returns:
         ChunkedGraphBatch: the chunks, smallest graphs first.
@@ -81,7 +89,9 @@ def collate_chunks(graphs: Sequence[Data], max_hops: int, chunks: int) -> Chunke
         raise ValueError("collate_chunks: empty list of graphs")
     order = torch.argsort(torch.tensor([g.num_nodes for g in graphs]), stable=True)
     parts = order.tensor_split(min(chunks, len(graphs)))
-    return ChunkedGraphBatch([collate_graphs([graphs[i] for i in p], max_hops) for p in parts])
+    return ChunkedGraphBatch(
+        [collate_graphs([graphs[i] for i in p], max_hops, canonical_paths) for p in parts]
+    )
 
 
 @dataclass
@@ -94,24 +104,28 @@ class GraphCollator:
         max_hops (int): bonds kept along each shortest path (default 5, as Graphormer).
         chunks (int): 1 for one :class:`GraphBatch`; more for a :class:`ChunkedGraphBatch`
             (:func:`collate_chunks`). (default: 1)
+        canonical_paths (bool): as for :func:`collate_graphs`; masked pretraining turns it off.
+            (default: True)
     """
 
     max_hops: int = 5
     chunks: int = 1
+    canonical_paths: bool = True
 
     def __call__(self, graphs: Sequence[Data]) -> GraphBatch | ChunkedGraphBatch:
         """Collate ``graphs`` into one batch, or into chunks when ``chunks > 1``."""
         if self.chunks > 1:
-            return collate_chunks(graphs, self.max_hops, self.chunks)
-        return collate_graphs(graphs, self.max_hops)
+            return collate_chunks(graphs, self.max_hops, self.chunks, self.canonical_paths)
+        return collate_graphs(graphs, self.max_hops, self.canonical_paths)
 
 
-def _with_encodings(graphs: Sequence[Data]) -> Sequence[Data]:
+def _with_encodings(graphs: Sequence[Data], canonical_paths: bool) -> Sequence[Data]:
     """Return the graphs, with encodings computed on shallow copies if any graph lacks them."""
     if all("distance" in g for g in graphs):
         return graphs
     encoded = []
-    for graph, encoding in zip(graphs, structural_encodings(graphs), strict=True):
+    encodings = structural_encodings(graphs, canonical_paths=canonical_paths)
+    for graph, encoding in zip(graphs, encodings, strict=True):
         graph = copy.copy(graph)  # shallow: never write into the caller's graphs
         graph.degree, graph.distance, graph.next_hop = encoding
         encoded.append(graph)

@@ -3,7 +3,10 @@
 Per graph: the ``degree`` of each atom (centrality encoding), the all-pairs shortest-path
 ``distance`` (spatial encoding) and ``next_hop``, one shortest path per pair stored as the first
 step from the row atom towards the column atom; :func:`trace_path_edges` walks it to the bonds
-whose features Graphormer's multi-hop edge encoding averages. Graphormer runs Floyd–Warshall in
+whose features Graphormer's multi-hop edge encoding averages. Where several shortest paths tie
+(across a ring), the one whose bond features read smallest is taken, so that the edge encoding
+does not depend on how the atoms are numbered (Graphormer takes whichever its Floyd–Warshall
+meets first). Graphormer runs Floyd–Warshall in
 Cython at load time; here a breadth-first search on bitsets runs from every node at once over
 size-sorted chunks of graphs, once, and :class:`EncodedDataset` caches the result beside OGB's
 processed file. Pair tensors are flat ``(n * n,)`` row-major so that PyG can concatenate them
@@ -42,6 +45,9 @@ TRACE_PAIRS = 2**16
 CACHE_NAME = "graphormer_encodings.pt"
 """File name of the cache that :class:`EncodedDataset` writes into ``dataset.processed_dir``."""
 
+CACHE_VERSION = 2
+"""Bumped whenever cached encodings change meaning (2: canonical shortest paths)."""
+
 _INT16_MAX = torch.iinfo(torch.int16).max
 
 
@@ -53,9 +59,9 @@ class StructuralEncodings(NamedTuple):
             number of bonds of each atom).
         distance (Tensor): ``(n * n,)`` row-major hop count from row node to column node, 0 on
             the diagonal, ``UNREACHABLE_DISTANCE`` between different fragments.
-        next_hop (Tensor): ``(n * n,)`` row-major out-neighbour of the row node on one shortest
-            path to the column node (the smallest such neighbour index); the node itself on the
-            diagonal (a path of zero hops), ``NO_EDGE`` when unreachable.
+        next_hop (Tensor): ``(n * n,)`` row-major out-neighbour of the row node on its canonical
+            shortest path to the column node (see :func:`structural_encodings`); the node itself
+            on the diagonal (a path of zero hops), ``NO_EDGE`` when unreachable.
     """
 
     degree: Tensor
@@ -67,7 +73,7 @@ _FIELDS = StructuralEncodings._fields
 
 
 def structural_encodings(
-    graphs: Sequence[Data], max_pairs: int = MAX_PAIRS
+    graphs: Sequence[Data], max_pairs: int = MAX_PAIRS, canonical_paths: bool = True
 ) -> list[StructuralEncodings]:
     """Compute degree, distances and next hops for many graphs, vectorised over chunks.
 
@@ -75,9 +81,18 @@ def structural_encodings(
     padding stays small and memory bounded. Edges are followed in their stored direction (OGB
     stores both directions of every bond).
 
+    Each pair's path is canonical: of all shortest paths, the one whose sequence of edge feature
+    rows, read from the row node, is lexicographically smallest; among paths that read the same
+    (the edge encoding cannot tell them apart) the one through the smallest next index. The edge
+    encoding is then the same whatever the node numbering. With ``canonical_paths=False``, or
+    without ``edge_attr``, ties go to the smallest next index alone: masked pretraining needs
+    that, since a choice made from the true bond features would hint at the masked ones.
+
     Args:
-        graphs (Sequence[Data]): graphs with ``edge_index (2, E)`` and ``num_nodes``.
+        graphs (Sequence[Data]): graphs with ``edge_index (2, E)`` and ``num_nodes``, optionally
+            ``edge_attr (E, ...)``.
         max_pairs (int): bound on ``B * N * N`` per chunk (default ``2**19``).
+        canonical_paths (bool): break ties by edge features (default True).
 
     Returns:
         list[StructuralEncodings]: one entry per graph, in input order.
@@ -92,7 +107,9 @@ def structural_encodings(
     out: list[StructuralEncodings | None] = [None] * len(graphs)
     for chunk in _size_chunks(sizes[order].tolist(), max_pairs):
         ids = order[chunk.start : chunk.stop]
-        encodings = _encode_chunk([graphs[i].edge_index for i in ids], sizes[ids])
+        chunk_graphs = [graphs[i] for i in ids]
+        codes = _edge_codes(chunk_graphs, canonical_paths)
+        encodings = _encode_chunk([g.edge_index for g in chunk_graphs], codes, sizes[ids])
         for i, encoding in zip(ids, encodings, strict=True):
             out[i] = encoding
     return out  # type: ignore[return-value]
@@ -111,7 +128,30 @@ def _size_chunks(sorted_sizes: list[int], max_pairs: int) -> list[slice]:
     return chunks
 
 
-def _encode_chunk(edge_indices: list[Tensor], sizes: Tensor) -> list[StructuralEncodings]:
+def _edge_codes(graphs: Sequence[Data], by_features: bool) -> list[Tensor]:
+    """Per graph, ``(E,)`` long ranks of its edges' feature rows in one lexicographic order.
+
+    Equal feature rows get equal codes; every code is 0 without ``by_features`` or for a graph
+    without ``edge_attr``.
+    """
+    codes = [torch.zeros(g.edge_index.size(1), dtype=torch.long) for g in graphs]
+    featured = [i for i, g in enumerate(graphs) if by_features and g.edge_attr is not None]
+    if featured:
+        counts = [graphs[i].edge_index.size(1) for i in featured]
+        attrs = [graphs[i].edge_attr for i in featured]
+        rows = torch.cat([a.unsqueeze(1) if a.dim() == 1 else a.flatten(1) for a in attrs])
+        ranks = torch.zeros(rows.size(0), dtype=torch.long)
+        for column in rows.unbind(1):  # lexicographic: rank by (rank so far, next column)
+            values, column_rank = torch.unique(column, return_inverse=True)
+            ranks = torch.unique(ranks * values.numel() + column_rank, return_inverse=True)[1]
+        for i, part in zip(featured, ranks.split(counts), strict=True):
+            codes[i] = part
+    return codes
+
+
+def _encode_chunk(
+    edge_indices: list[Tensor], edge_codes: list[Tensor], sizes: Tensor
+) -> list[StructuralEncodings]:
     """Encode one chunk of graphs and split the result per graph.
 
     Each node gets a row of ``N`` columns, the nodes of its graph by local index. Rows are ordered
@@ -129,8 +169,9 @@ def _encode_chunk(edge_indices: list[Tensor], sizes: Tensor) -> list[StructuralE
     row_of_node = torch.empty_like(node_of_row)
     row_of_node[node_of_row] = torch.arange(num_nodes)
     local = (torch.arange(num_nodes) - node_ptr[graph_of_node])[node_of_row]  # (V,) per row
-    neighbours = _neighbour_ranks(row_of_node[src], row_of_node[dst], degree[node_of_row])
-    distance = _bfs_distance(neighbours, local, n_max)
+    codes = torch.cat(edge_codes)  # (E,)
+    neighbours = _neighbour_ranks(row_of_node[src], row_of_node[dst], codes, degree[node_of_row])
+    distance = _bfs_distance([targets for targets, _ in neighbours], local, n_max)
     next_hop = _next_hop(distance, neighbours, local)
 
     pick = _pair_index(row_of_node, sizes[graph_of_node], n_max)
@@ -142,23 +183,26 @@ def _encode_chunk(edge_indices: list[Tensor], sizes: Tensor) -> list[StructuralE
     return [StructuralEncodings(*t) for t in zip(degree, distance, next_hop, strict=True)]
 
 
-def _neighbour_ranks(src: Tensor, dst: Tensor, row_degree: Tensor) -> list[Tensor]:
+def _neighbour_ranks(
+    src: Tensor, dst: Tensor, codes: Tensor, row_degree: Tensor
+) -> list[tuple[Tensor, Tensor]]:
     """Group out-edges by their rank among their source's out-edges.
 
     Args:
         src (Tensor): ``(E,)`` source rows, rows ordered by out-degree (largest first).
         dst (Tensor): ``(E,)`` target rows.
+        codes (Tensor): ``(E,)`` edge feature codes, see :func:`_edge_codes`.
         row_degree (Tensor): ``(V,)`` out-degree of each row.
 
     Returns:
-        list[Tensor]: entry ``r`` holds ``(V_r,)`` target rows of the ``r``-th out-edge of rows
-        ``0 .. V_r - 1`` (the rows with more than ``r`` out-edges).
+        list[tuple[Tensor, Tensor]]: entry ``r`` holds the ``(V_r,)`` target rows and codes of
+        the ``r``-th out-edge of rows ``0 .. V_r - 1`` (the rows with more than ``r`` out-edges).
     """
     order = torch.argsort(src, stable=True)
-    src, dst = src[order], dst[order]
+    src, dst, codes = src[order], dst[order], codes[order]
     rank = torch.arange(src.numel()) - _offsets(row_degree)[src]  # (E,)
     max_degree = int(row_degree[0]) if row_degree.numel() else 0
-    return [dst[rank == r] for r in range(max_degree)]
+    return [(dst[rank == r], codes[rank == r]) for r in range(max_degree)]
 
 
 def _bfs_distance(neighbours: list[Tensor], local: Tensor, n_max: int) -> Tensor:
@@ -208,12 +252,19 @@ def _unpack_bits(words: Tensor, n_max: int) -> Tensor:
     return torch.from_numpy(np.unpackbits(as_bytes, axis=-1, count=n_max, bitorder="little"))
 
 
-def _next_hop(distance: Tensor, neighbours: list[Tensor], local: Tensor) -> Tensor:
-    """For each pair (u, j), the out-neighbour k of u nearest to j (smallest k among ties).
+def _next_hop(
+    distance: Tensor, neighbours: list[tuple[Tensor, Tensor]], local: Tensor
+) -> Tensor:
+    """For each pair (u, j), the out-neighbour of u that starts the canonical path from u to j.
+
+    Dynamic programming over distance levels: a path of ``L`` hops reads as (code of its first
+    edge, rank of the rest, a canonical path of ``L - 1`` hops); the smallest reading wins, then
+    the smallest next index; all winners of a level are ranked together for the next.
 
     Args:
         distance (Tensor): ``(V, N)`` int16 distances as :func:`_bfs_distance` returns them.
-        neighbours (list[Tensor]): out-neighbour rows by rank, see :func:`_neighbour_ranks`.
+        neighbours (list[tuple[Tensor, Tensor]]): out-neighbour rows and edge codes by rank,
+            see :func:`_neighbour_ranks`.
         local (Tensor): ``(V,)`` each row's node index inside its graph.
 
     Returns:
@@ -221,18 +272,31 @@ def _next_hop(distance: Tensor, neighbours: list[Tensor], local: Tensor) -> Tens
         ``NO_EDGE`` where unreachable.
     """
     num_nodes, n_max = distance.shape
-    unreachable = distance < 0  # (V, N)
-    far = distance.int().masked_fill_(unreachable, n_max)  # (V, N)
-    best = torch.full((num_nodes, n_max), (n_max + 1) * n_max, dtype=torch.int32)
-    for rank_neighbours in neighbours:
-        # key per (u, j) through this neighbour k: distance first, then k, so min picks nearest k
-        keys = far.index_select(0, rank_neighbours) * n_max  # (V_r, N)
-        keys += local.index_select(0, rank_neighbours).int().unsqueeze(1)
-        prefix = best[: rank_neighbours.numel()]
-        torch.minimum(prefix, keys, out=prefix)
-    next_hop = (best % n_max).to(torch.int16).masked_fill_(unreachable, NO_EDGE)  # (V, N)
-    diagonal = torch.arange(n_max) == local.unsqueeze(1)  # (V, N)
-    return torch.where(diagonal, local.to(torch.int16).unsqueeze(1), next_hop)
+    flat = distance.view(-1)  # (V * N,) flat pair u * N + j, -1 where unreachable
+    far = flat.long()
+    levels = torch.argsort(flat, stable=True).split(torch.bincount(far + 1).tolist())  # int16: 2x
+    next_hop = torch.full_like(far, NO_EDGE)
+    rank = torch.zeros_like(far)  # rank of the canonical path's reading within its level
+    if len(levels) > 1:
+        next_hop[levels[1]] = local[levels[1] // n_max]  # distance 0: stay put
+    ranks_below, never = 1, torch.iinfo(torch.long).max
+    for hops, pairs in enumerate(levels[2:], start=1):
+        rows, columns = pairs // n_max, pairs % n_max  # rows ascend: the sort was stable
+        best = torch.full_like(pairs, never)
+        for targets, codes in neighbours:
+            reach = int(torch.searchsorted(rows, targets.numel()))  # rows with this neighbour
+            u, prefix = rows[:reach], best[:reach]
+            k = targets.index_select(0, u)
+            toward = k * n_max + columns[:reach]  # the pair (k, j), one hop on
+            key = codes.index_select(0, u) * ranks_below + rank.index_select(0, toward)
+            key = key * n_max + local.index_select(0, k)
+            key.masked_fill_(far.index_select(0, toward) != hops - 1, never)
+            torch.minimum(prefix, key, out=prefix)
+        next_hop.index_copy_(0, pairs, best % n_max)
+        readings, reading_rank = torch.unique(best // n_max, return_inverse=True)
+        rank.index_copy_(0, pairs, reading_rank)
+        ranks_below = readings.numel()
+    return next_hop.to(torch.int16).view(num_nodes, n_max)
 
 
 def _pair_index(row_of_node: Tensor, row_length: Tensor, n_max: int) -> Tensor:
@@ -391,7 +455,8 @@ class EncodedDataset(Dataset):
     The encodings are computed once by :func:`encode_dataset` and saved (atomically) as one file
     of flat int16 tensors plus offsets, by default
     ``<dataset.processed_dir>/graphormer_encodings.pt`` beside OGB's processed file; a cache
-    whose graph sizes disagree with the dataset is rebuilt.
+    whose graph sizes disagree with the dataset, or written by another ``CACHE_VERSION``, is
+    rebuilt.
 
     Args:
         dataset (Sequence[Data]): an OGB/PyG dataset (or any indexable sequence of graphs).
@@ -418,13 +483,17 @@ class EncodedDataset(Dataset):
         sizes = graph_sizes(self.dataset)
         if self.cache_path is not None and self.cache_path.exists():
             store = torch.load(self.cache_path, weights_only=True)
-            if torch.equal(store["node_ptr"].diff(), sizes):
+            version = int(store.get("version", 1))
+            if version == CACHE_VERSION and torch.equal(store["node_ptr"].diff(), sizes):
                 return store
-            warnings.warn(
-                f"{self.cache_path}: graph sizes differ from the dataset's, re-encoding",
-                stacklevel=3,
+            problem = (
+                f"written by cache version {version}, not {CACHE_VERSION}"
+                if version != CACHE_VERSION
+                else "graph sizes differ from the dataset's"
             )
+            warnings.warn(f"{self.cache_path}: {problem}, re-encoding", stacklevel=3)
         store = encode_dataset(self.dataset, batch_graphs=batch_graphs, progress=progress)
+        store["version"] = torch.tensor(CACHE_VERSION)
         if self.cache_path is not None:
             _save_atomic(store, self.cache_path)
         return store

@@ -113,7 +113,12 @@ def _subset_loader(
     subset = Subset(corpus, index.numpy())  # 8 bytes per molecule, not a Python list
     # training shards are evened out by repetition; held-out ones must not count a graph twice
     sizes = corpus.sizes[index]
-    return bucket_loader(subset, sizes, batch_size, shuffle, cfg, ctx, chunks, even_shards=shuffle)
+    # masks are drawn after collation: shortest-path ties broken by the true bond features would
+    # hint at the masked ones, so they go by atom index alone
+    return bucket_loader(
+        subset, sizes, batch_size, shuffle, cfg, ctx, chunks, even_shards=shuffle,
+        canonical_paths=False,
+    )  # fmt: skip
 
 
 def load_pretrain_data(cfg: Config, ctx: DistContext | None = None) -> PretrainData:

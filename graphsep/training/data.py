@@ -78,6 +78,7 @@ def bucket_loader(
     ctx: DistContext | None = None,
     chunks: int = 1,
     even_shards: bool = True,
+    canonical_paths: bool = True,
 ) -> DataLoader:
     """Return a loader of size-bucketed batches of ``dataset``, collated for the encoder.
 
@@ -94,6 +95,8 @@ def bucket_loader(
             (:func:`~graphsep.data.collate.collate_chunks`). (default: ``1``)
         even_shards (bool, optional): as many batches on every rank, by repetition (training);
             False shards without repeats (evaluation). (default: ``True``)
+        canonical_paths (bool, optional): see :class:`~graphsep.data.collate.GraphCollator`.
+            (default: ``True``)
     """
     shards = {"num_replicas": ctx.world_size, "rank": ctx.rank} if ctx else {}
     sampler = SizeBucketBatchSampler(
@@ -109,7 +112,7 @@ def bucket_loader(
     return DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=GraphCollator(cfg.model.max_hops, chunks),
+        collate_fn=GraphCollator(cfg.model.max_hops, chunks, canonical_paths),
         num_workers=cfg.data.num_workers,
         # its own generator: creating an iterator would otherwise draw from the global RNG,
         # shifting the dropout stream of a run resumed mid-epoch
