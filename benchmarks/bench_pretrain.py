@@ -164,13 +164,14 @@ def main() -> None:
     parser.add_argument("--gpu-cores", type=int, default=8)
     parser.add_argument("overrides", nargs="*", help="key=value for configs/pretrain_zinc.yaml")
     args = parser.parse_args()
+    # at least four shards per worker; the full corpus gets the default 10,000 (159 shards)
+    shard_size = min(10_000, max(1, args.molecules // (4 * max(args.workers))))
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(
             REPO / "configs" / "pretrain_zinc.yaml",
             [
                 f"pretrain.corpus=[{CORPUS}]", f"pretrain.max_molecules={args.molecules}",
-                # four shards per worker, as the full corpus gives (159 shards of 10,000)
-                f"pretrain.shard_size={max(1, args.molecules // (4 * max(args.workers)))}",
+                f"pretrain.shard_size={shard_size}",
                 f"train.batch_size={args.batch_size}", "progress=false", *args.overrides,
             ],
         )  # fmt: skip
