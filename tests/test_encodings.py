@@ -87,8 +87,10 @@ def test_distances_equal_networkx_on_real_molecules(molecules):
 
 
 @needs_data
-def test_next_hop_walks_a_shortest_path(molecules):
-    for graph, encoding in zip(molecules, structural_encodings(molecules), strict=True):
+@pytest.mark.parametrize("canonical_paths", [True, False])
+def test_next_hop_walks_a_shortest_path(molecules, canonical_paths):
+    encodings = structural_encodings(molecules, canonical_paths=canonical_paths)
+    for graph, encoding in zip(molecules, encodings, strict=True):
         n = graph.num_nodes
         distance = encoding.distance.view(n, n).long()
         next_hop = encoding.next_hop.view(n, n).long()
@@ -108,6 +110,21 @@ def test_next_hop_walks_a_shortest_path(molecules):
             arrived = walker == torch.arange(n)
             assert torch.equal(arrived[reachable], (distance <= hop)[reachable])
             walker = torch.where(reachable, next_hop.clamp(min=0).gather(0, walker), walker)
+
+
+@needs_data
+def test_index_ties_dense_pass_equals_the_level_pass(molecules, monkeypatch):
+    fast = structural_encodings(molecules, canonical_paths=False)
+    calls = []
+
+    def by_levels(distance, neighbours, local):  # every edge code 0: ties by index alone
+        calls.append(len(neighbours))
+        return encodings._next_hop(distance, [(t, torch.zeros_like(t)) for t in neighbours], local)
+
+    monkeypatch.setattr(encodings, "_next_hop_by_index", by_levels)
+    slow = structural_encodings(molecules, canonical_paths=False)
+    assert calls
+    assert all(torch.equal(a.next_hop, b.next_hop) for a, b in zip(fast, slow, strict=True))
 
 
 def test_tiny_molecules_by_hand():

@@ -1,5 +1,6 @@
 import gzip
 import json
+import random
 import shutil
 
 import pytest
@@ -244,13 +245,12 @@ def test_pretrain_writes_metrics_and_a_checkpoint_finetuning_starts_from(
     shutil.rmtree(tmp_path / "init")
     assert train.main([*resumable, f"out_dir={tmp_path / 'resumed'}"]) == 0
 
-    cfg = load_config("configs/quickstart.yaml", TINY)
-    model = build_predictor(cfg.model, num_tasks=1)
-    init_encoder_from(model, str(pretrained / "best"), cfg.model)
-    loaded = model.encoder.state_dict()
-    encoder = {k.removeprefix("encoder."): v for k, v in saved.state_dict.items()}
-    assert loaded.keys() == {k for k in encoder if k in loaded} and len(loaded) > 10
-    assert all(torch.equal(loaded[k], encoder[k]) for k in loaded)
+    # through train.main: at lr 0 the finetuned encoder's weights are still the pretrained ones
+    assert train.main([*finetune, "train.lr=0", f"out_dir={tmp_path / 'frozen'}"]) == 0
+    frozen = load_checkpoint(tmp_path / "frozen" / "best").state_dict
+    encoder = build_predictor(load_config("configs/quickstart.yaml", TINY).model, 1).encoder
+    names = [f"encoder.{name}" for name, _ in encoder.named_parameters()]
+    assert len(names) > 10 and all(torch.equal(frozen[n], saved.state_dict[n]) for n in names)
 
 
 @needs_data
@@ -317,6 +317,24 @@ def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
     (folder / "manifest.json").unlink()
     (folder / "shard-00001.pt").unlink()
     assert build_cache([csv, smi], cfg.pretrain, folder, progress=False) == corpus.manifest
+
+
+def test_a_corrupt_gzip_corpus_is_named(tmp_path, capsys):
+    not_gzip = tmp_path / "plain.csv.gz"
+    not_gzip.write_text("SMILES\nCCO\n")
+    truncated = tmp_path / "cut.csv.gz"
+    chains = random.Random(0).choices("CNO", k=20 * 100_000)  # ~0.5 MB compressed
+    rows = "".join(f"{''.join(chains[i : i + 20])}\n" for i in range(0, len(chains), 20))
+    truncated.write_bytes(gzip.compress(f"SMILES\n{rows}".encode())[:200_000])  # cut part way
+    for path, message in [(not_gzip, f"cannot read {not_gzip}"),
+                          (truncated, f"cannot read {truncated} to the end")]:  # fmt: skip
+        args = [
+            "mode=pretrain", f"pretrain.corpus=[{path}]", "pretrain.num_workers=1",
+            f"pretrain.cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'run'}", *TINY,
+        ]  # fmt: skip
+        assert train.main(args) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,24 @@ def test_missing_config_file_and_unwritable_out_dir(tmp_path, capsys):
     assert f"out_dir={blocker}/run is not writable" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("model: [sep, share\n", "not valid YAML"),
+        ("- model.norm=sep\n", "expected a mapping of keys, got list"),
+        ("model:\n  nrom: sep\n", "unknown key 'model.nrom' (did you mean 'model.norm'?)"),
+        ("train:\n  epochs: many\n", "key 'train.epochs'"),
+    ],
+)
+def test_a_bad_config_file_is_named_with_its_problem(tmp_path, capsys, content, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(content)
+    assert train.main(["--config", str(config), f"out_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}:" in err and message in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_data_root_that_is_not_a_dataset(tmp_path, capsys):
     (tmp_path / "ogbg_molbbbp").mkdir()
     args = ["--config", "configs/quickstart.yaml", f"data.root={tmp_path}", *SMALL]

@@ -146,6 +146,14 @@ def _open_text(path: Path) -> Any:
 
 
 def _file_rows(index: int, path: Path, smiles_column: str) -> Iterator[CorpusRow]:
+    """Stream the SMILES of one file; a file unreadable part way raises, naming it."""
+    try:
+        yield from _read_rows(index, path, smiles_column)
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataError(f"pretrain.corpus: cannot read {path} to the end: {err}") from err
+
+
+def _read_rows(index: int, path: Path, smiles_column: str) -> Iterator[CorpusRow]:
     """Stream the SMILES of one file; blank lines of a .smi file are skipped."""
     kind = _format(path)
     if kind == "smi":
@@ -178,10 +186,7 @@ def iter_corpus(
     )
     if max_rows:
         rows = itertools.islice(rows, max_rows)
-    try:
-        yield from rows
-    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise DataError(f"pretrain.corpus: cannot read the corpus files to the end: {err}") from err
+    yield from rows
 
 
 @dataclass
