@@ -14,12 +14,12 @@ integer tensors:
 ``bond_ptr``    ``(G+1,)`` i64  offsets of each molecule's bonds
 ==============  ==============  =================================================
 
-That is ``9 n + 7 b + 16`` bytes per molecule of ``n`` atoms and ``b`` bonds: about 360 B for a
-ZINC molecule (20.5 atoms, 22 bonds) with the file headers, 0.57 GB for the 1.58M-molecule
-MOSES corpus. Shortest paths are not stored (``2 * 2 n^2`` bytes, 3.6 GB for that corpus):
-the collate computes them per batch, 5,000-11,000 molecules/s on one core (measured here),
-under 5% of a training step. Shards are memory-mapped, so the resident memory stays bounded
-whatever the corpus size.
+That is ``9 n + 7 b + 16`` bytes per molecule of ``n`` atoms and ``b`` bonds: 374 B for a
+ZINC molecule (20.5 atoms, 22 bonds) with the file headers, 0.59 GB for the 1.58M-molecule
+MOSES corpus (measured). Shortest paths are not stored (``2 * 2 n^2`` bytes, 3.6 GB for that
+corpus): the collate computes them per batch, about 4,400 molecules/s on one core, 9% of a
+training step (``benchmarks/bench_pretrain.py``). Shards are memory-mapped, so the resident
+memory stays bounded whatever the corpus size.
 
 A SMILES that does not parse, has no atom or more than ``max_atoms`` atoms is skipped, counted
 and listed (file, line, SMILES, reason) in ``invalid_smiles.tsv`` beside the shards; it never
