@@ -183,8 +183,9 @@ def test_masked_atom_type_accuracy_rises_above_the_majority_class(zinc_args):
             optimizer.step()
     scores = evaluate(model, data.held_out, masks, torch.device("cpu"), weights)
     assert scores.majority["atom_type"] == pytest.approx(0.75, abs=0.03)  # mostly carbon
-    assert scores.accuracy["atom_type"] > scores.majority["atom_type"] + 0.04
-    assert scores.accuracy["bond_type"] > scores.majority["bond_type"] + 0.2
+    # measured: atom type 0.744 after one epoch, 0.844 after four; bond type 0.971 (majority 0.535)
+    assert scores.accuracy["atom_type"] > scores.majority["atom_type"] + 0.07
+    assert scores.accuracy["bond_type"] > scores.majority["bond_type"] + 0.35
 
 
 @needs_data
