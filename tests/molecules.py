@@ -9,7 +9,7 @@ import torch
 from ogb.utils import smiles2graph
 from torch_geometric.data import Data
 
-from graphsep.data.encodings import StructuralEncoding, structural_encodings
+from graphsep.data.encodings import StructuralEncoding
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BBBP_CSV = SHARED_DATA / "moleculenet" / "bbbp.csv"
@@ -57,6 +57,4 @@ def permute_graph(data: Data, perm: torch.Tensor, canonical_paths: bool = True) 
     )
     if "y" in data:
         out.y = data.y
-    encoding = structural_encodings([out], canonical_paths=canonical_paths)[0]
-    out.degree, out.distance, out.next_hop = encoding
-    return out
+    return StructuralEncoding(canonical_paths)(out)

@@ -6,11 +6,10 @@ step from the row atom towards the column atom; :func:`trace_path_edges` walks i
 whose features Graphormer's multi-hop edge encoding averages. Where several shortest paths tie
 (across a ring), the one whose bond features read smallest is taken, so that the edge encoding
 does not depend on how the atoms are numbered (Graphormer takes whichever its Floyd–Warshall
-meets first). Graphormer runs Floyd–Warshall in
-Cython at load time; here a breadth-first search on bitsets runs from every node at once over
-size-sorted chunks of graphs, once, and :class:`EncodedDataset` caches the result beside OGB's
-processed file. Pair tensors are flat ``(n * n,)`` row-major so that PyG can concatenate them
-across graphs.
+meets first). Graphormer runs Floyd–Warshall in Cython at load time; here a breadth-first
+search on bitsets runs from every node at once over size-sorted chunks of graphs, once, and
+:class:`EncodedDataset` caches the result beside OGB's processed file. Pair tensors are flat
+``(n * n,)`` row-major so that PyG can concatenate them across graphs.
 """
 
 from __future__ import annotations
@@ -171,11 +170,12 @@ def _encode_chunk(
     local = (torch.arange(num_nodes) - node_ptr[graph_of_node])[node_of_row]  # (V,) per row
     codes = torch.cat(edge_codes)  # (E,)
     neighbours = _neighbour_ranks(row_of_node[src], row_of_node[dst], codes, degree[node_of_row])
-    distance = _bfs_distance([targets for targets, _ in neighbours], local, n_max)
+    targets = [rank_targets for rank_targets, _ in neighbours]
+    distance = _bfs_distance(targets, local, n_max)
     if codes.any():
         next_hop = _next_hop(distance, neighbours, local)
     else:  # one code: the canonical path is the one through the smallest next index
-        next_hop = _next_hop_by_index(distance, [targets for targets, _ in neighbours], local)
+        next_hop = _next_hop_by_index(distance, targets, local)
 
     pick = _pair_index(row_of_node, sizes[graph_of_node], n_max)
     pair_sizes = (sizes * sizes).tolist()
@@ -396,7 +396,15 @@ class StructuralEncoding(BaseTransform):
 
     Usable as ``pre_transform`` of a PyG/OGB dataset, or on one graph, e.g.
     ``StructuralEncoding()(torch_geometric.utils.from_networkx(g))``.
+
+    Args:
+        canonical_paths (bool): break shortest-path ties by edge features, see
+            :func:`structural_encodings`. (default: ``True``)
     """
+
+    def __init__(self, canonical_paths: bool = True) -> None:
+        super().__init__()
+        self.canonical_paths = canonical_paths
 
     def forward(self, data: Data) -> Data:
         """Return ``data`` with the three encodings attached.
@@ -408,7 +416,8 @@ class StructuralEncoding(BaseTransform):
             Data: the same graph with ``degree (n,)``, ``distance (n * n,)`` and
             ``next_hop (n * n,)`` int16 attributes.
         """
-        data.degree, data.distance, data.next_hop = structural_encodings([data])[0]
+        encodings = structural_encodings([data], canonical_paths=self.canonical_paths)
+        data.degree, data.distance, data.next_hop = encodings[0]
         return data
 
 
