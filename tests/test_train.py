@@ -2,6 +2,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from molecules import SHARED_DATA
@@ -14,7 +15,7 @@ from graphsep.data.zinc import ZINC_SUBSET
 from graphsep.training.checkpoint import load_checkpoint
 from graphsep.training.data import bucket_loader, load_property_data
 from graphsep.training.distributed import DistContext
-from graphsep.training.finetune import predict
+from graphsep.training.finetune import FinetuneRun, predict
 from graphsep.training.models import build_predictor
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
@@ -59,6 +60,22 @@ def test_train_writes_metrics_results_and_a_checkpoint_that_reloads(data_root, t
     empty = bucket_loader(valid, valid.sizes, 256, False, cfg, last_rank, even_shards=False)
     scores, labels = predict(model, empty, data.task, torch.device("cpu"))
     assert scores.shape == labels.shape == (0, 1)
+
+
+def test_the_best_checkpoint_reloads_to_the_trained_models_predictions(data_root, tmp_path):
+    # one epoch: the best epoch is the last, so the model in memory is the one saved
+    cfg = load_config("configs/quickstart.yaml", [
+        f"data.root={data_root}", f"out_dir={tmp_path / 'run'}", "train.epochs=1",
+        "train.batch_size=512", *SMALL,
+    ])  # fmt: skip
+    run = FinetuneRun(cfg, DistContext(0, 1, torch.device("cpu")))
+    run.fit()
+    trained, _ = predict(run.model, run.data.test, run.task, torch.device("cpu"))
+    reloaded_model = build_predictor(cfg.model, num_tasks=1)
+    reloaded_model.load_state_dict(load_checkpoint(tmp_path / "run" / "best").state_dict)
+    reloaded, _ = predict(reloaded_model, run.data.test, run.task, torch.device("cpu"))
+    assert trained.shape == (len(run.data.test.dataset), 1)
+    assert np.array_equal(trained, reloaded)
 
 
 def test_a_new_run_in_a_used_out_dir_keeps_the_old_rows_apart(data_root, tmp_path):
