@@ -42,6 +42,7 @@ class ModelConfig:
     max_degree: int = 64  # higher degrees share one embedding
     max_distance: int = 20  # longer shortest paths share one bias bucket
     max_hops: int = 5  # bonds per path in the multi-hop edge encoding (Graphormer: 5)
+    local_layers: int = 0  # GINE layers on the atom tokens before the core; 0: Graphormer alone
     head_dropout: float = 0.1  # dropout inside the property head
     init_from: str | None = None  # a graphsep checkpoint folder to start the encoder from
 
@@ -205,6 +206,8 @@ def validate(cfg: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be positive, got {value}")
+    if cfg.model.local_layers < 0:
+        raise ConfigError(f"model.local_layers: must be >= 0, got {cfg.model.local_layers}")
     if cfg.model.dim % cfg.model.num_heads:
         raise ConfigError(
             f"model.dim ({cfg.model.dim}) must be divisible by model.num_heads "

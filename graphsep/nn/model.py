@@ -10,10 +10,11 @@ from torch import Tensor, nn
 from graphsep.data.batch import ChunkedGraphBatch, GraphBatch
 from graphsep.nn.encoder import TransformerEncoder
 from graphsep.nn.graphormer import GraphormerEmbedding
+from graphsep.nn.local import LocalMessagePassing
 
 
 class GraphTransformer(nn.Module):
-    """Graphormer front end feeding the SepNorm/ShareNorm transformer core.
+    """Graphormer front end (optionally with local message passing) feeding the core.
 
     The constructor's arguments are the fields of :class:`graphsep.config.ModelConfig`
     (minus ``init_from``), so a config builds the model as ``GraphTransformer(**arch)``.
@@ -34,6 +35,9 @@ class GraphTransformer(nn.Module):
         max_degree (int): degree embedding cap.
         max_distance (int): shortest-path distance cap.
         max_hops (int): bonds per path in the edge encoding.
+        local_layers (int, optional): GINE layers on the atom tokens before the core
+            (:class:`~graphsep.nn.local.LocalMessagePassing`); ``0``: Graphormer alone.
+            (default: ``0``)
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class GraphTransformer(nn.Module):
         max_degree: int,
         max_distance: int,
         max_hops: int,
+        local_layers: int = 0,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -61,6 +66,9 @@ class GraphTransformer(nn.Module):
             dim, num_heads, node_kind, node_dims, edge_kind, edge_dims,
             max_degree, max_distance, max_hops,
         )  # fmt: skip
+        self.local: LocalMessagePassing | None = None
+        if local_layers > 0:
+            self.local = LocalMessagePassing(dim, local_layers, edge_kind, edge_dims, dropout)
         self.encoder = TransformerEncoder(
             dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, norm, cls_norm
         )
@@ -78,24 +86,39 @@ class GraphTransformer(nn.Module):
         the optional masks (pretraining); a chunked batch takes one mask tensor per chunk.
         """
         if isinstance(batch, GraphBatch):
-            out = self.encoder(*self.embedding(batch, masked_atoms, masked_edges))  # (B, T, D)
+            out = self.encoder(*self.front_end(batch, masked_atoms, masked_edges))  # (B, T, D)
             return out[:, 0], out
         none = [None] * len(batch.chunks)
         chunks = zip(batch.chunks, masked_atoms or none, masked_edges or none, strict=True)
-        outs = self.encoder.forward_chunks([self.embedding(*chunk) for chunk in chunks])
+        outs = self.encoder.forward_chunks([self.front_end(*chunk) for chunk in chunks])
         return torch.cat([out[:, 0] for out in outs]), outs
 
-    def no_weight_decay(self) -> set[str]:
-        """Names of parameters kept out of weight decay: tokens, the front end, norms, biases.
+    def front_end(
+        self,
+        batch: GraphBatch,
+        masked_atoms: Tensor | None = None,
+        masked_edges: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Return the core's input for one dense batch: tokens, mask and attention bias."""
+        tokens, mask, bias = self.embedding(batch, masked_atoms, masked_edges)
+        if self.local is not None:
+            tokens = self.local(tokens, mask, batch.edge_index, batch.edge_attr, masked_edges)
+        return tokens, mask, bias
 
-        The whole front end is: its lookup tables, as is usual for embeddings, and its per-hop
-        head mixing, which starts at the identity, so decay would pull it away from where it
-        starts rather than towards it.
+    def no_weight_decay(self) -> set[str]:
+        """Names of parameters kept out of weight decay: tokens, embeddings, norms, biases.
+
+        The whole Graphormer embedding is: its lookup tables, as is usual for embeddings, and
+        its per-hop head mixing, which starts at the identity, so decay would pull it away from
+        where it starts rather than towards it. The local layers' bond tables are lookup tables
+        too; their MLP matrices are decayed like the core's.
         """
         return {
             name
             for name, p in self.named_parameters()
-            if p.ndim < 2 or name.startswith("embedding.") or name.endswith("_token")
+            if p.ndim < 2
+            or name.startswith(("embedding.", "local.bond_encoders.", "local.mask_bond"))
+            or name.endswith("_token")
         }
 
 

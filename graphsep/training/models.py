@@ -46,11 +46,15 @@ def build_predictor(model_cfg: ModelConfig, num_tasks: int) -> PropertyPredictor
 
 
 def architecture_mismatch(saved: dict[str, Any], wanted: ModelConfig) -> list[str]:
-    """Return ``model.KEY (saved X, config Y)`` for each architecture key that differs."""
+    """Return ``model.KEY (saved X, config Y)`` for each architecture key that differs.
+
+    A key the checkpoint lacks (written before the key existed) counts as its default.
+    """
+    defaults = ModelConfig().architecture()
     return [
-        f"model.{key} (checkpoint {saved.get(key)!r}, config {value!r})"
+        f"model.{key} (checkpoint {saved.get(key, defaults[key])!r}, config {value!r})"
         for key, value in wanted.architecture().items()
-        if key not in {"dropout", "attn_dropout"} and saved.get(key) != value
+        if key not in {"dropout", "attn_dropout"} and saved.get(key, defaults[key]) != value
     ]
 
 
