@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import networkx as nx
 import pytest
 import torch
@@ -31,9 +33,10 @@ def warmed_up(model: PropertyPredictor, graphs) -> PropertyPredictor:
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_atom_order_does_not_change_the_cls_output(norm):
+@pytest.mark.parametrize("local_layers", [0, 2])
+def test_atom_order_does_not_change_the_cls_output(norm, local_layers):
     graphs = bbbp_graphs(64)
-    model = warmed_up(small_model(norm), graphs[:8])
+    model = warmed_up(small_model(norm, local_layers=local_layers), graphs[:8])
     generator = torch.Generator().manual_seed(1)
     perms = [torch.randperm(g.num_nodes, generator=generator) for g in graphs]
     identity = [torch.arange(g.num_nodes) for g in graphs]
@@ -52,9 +55,10 @@ def test_atom_order_does_not_change_the_cls_output(norm):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_padding_does_not_change_a_graphs_output(norm):
+@pytest.mark.parametrize("local_layers", [0, 2])
+def test_padding_does_not_change_a_graphs_output(norm, local_layers):
     graphs = bbbp_graphs(16)
-    model = warmed_up(small_model(norm), graphs)
+    model = warmed_up(small_model(norm, local_layers=local_layers), graphs)
     small = min(graphs, key=lambda g: g.num_nodes)
     larger = sorted(graphs, key=lambda g: -g.num_nodes)[:5]
     with torch.no_grad():
@@ -65,9 +69,10 @@ def test_padding_does_not_change_a_graphs_output(norm):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_every_parameter_gets_a_gradient(norm):
+@pytest.mark.parametrize("local_layers", [0, 2])
+def test_every_parameter_gets_a_gradient(norm, local_layers):
     graphs = bbbp_graphs(6) + [mol_graph("[Na+].[Cl-]", 0.0)]
-    model = small_model(norm).train()
+    model = small_model(norm, local_layers=local_layers).train()
     batch = collate_graphs(graphs, max_hops=5)
     masked_atoms = torch.zeros_like(batch.mask)
     masked_atoms[:, 1] = True
@@ -86,7 +91,8 @@ def test_every_parameter_gets_a_gradient(norm):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_a_chunked_batch_encodes_as_the_whole_batch(norm):
+@pytest.mark.parametrize("local_layers", [0, 2])
+def test_a_chunked_batch_encodes_as_the_whole_batch(norm, local_layers):
     graphs = bbbp_graphs(40)
     order = torch.argsort(torch.tensor([g.num_nodes for g in graphs]), stable=True)
     whole = collate_graphs(graphs, max_hops=5)
@@ -94,7 +100,10 @@ def test_a_chunked_batch_encodes_as_the_whole_batch(norm):
     assert [c.num_graphs for c in chunked.chunks] == [10, 10, 10, 10]
     assert chunked.chunks[0].mask.size(1) < whole.mask.size(1)  # the small chunk pads less
     torch.testing.assert_close(chunked.y, whole.y[order])
-    models = [small_model(norm, dropout=0.0, attn_dropout=0.0) for _ in range(2)]
+    models = [
+        small_model(norm, dropout=0.0, attn_dropout=0.0, local_layers=local_layers)
+        for _ in range(2)
+    ]
     # train mode: the [CLS] BatchNorm normalizes over all 40 graphs, chunked or not
     torch.testing.assert_close(
         models[1].train()(chunked), models[0].train()(whole)[order], atol=1e-5, rtol=1e-4
@@ -120,7 +129,11 @@ def test_a_non_molecular_graph_with_continuous_features_trains():
         graphs.append(StructuralEncoding()(data))
     model = small_model(
         "sep",
-        node_kind="continuous", node_dims=[2], edge_kind="continuous", edge_dims=[1], max_hops=3,
+        node_kind="continuous",
+        node_dims=[2],
+        edge_kind="continuous",
+        edge_dims=[1],
+        max_hops=3,
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     batch = collate_graphs(graphs, max_hops=3)
@@ -169,3 +182,37 @@ def test_weight_decay_reaches_only_the_core_and_head_matrices():
     kept_names = {names[id(p)] for p in kept["params"]}
     assert "encoder.embedding.edge_encoding.hop_weight" in kept_names
     assert "encoder.embedding.cls_token" in kept_names
+
+
+def test_local_layers_change_the_output_and_hide_masked_bonds():
+    graphs = bbbp_graphs(8)
+    batch = collate_graphs(graphs, max_hops=5)
+    plain = small_model("share").eval()
+    local = small_model("share", local_layers=2).eval()
+    with torch.no_grad():
+        assert not torch.allclose(plain.embed(batch), local.embed(batch), atol=1e-3)
+    # a masked bond's own features must not reach any token through the GINE messages
+    masked = torch.zeros(batch.edge_attr.size(0), dtype=torch.bool)
+    masked[::5] = True
+    changed = batch.edge_attr.clone()
+    changed[masked, 0] = (changed[masked, 0] + 1) % 5  # another bond type
+    other = replace(batch, edge_attr=changed)
+    with torch.no_grad():
+        before = local.encoder(batch, masked_edges=masked)[1]
+        after = local.encoder(other, masked_edges=masked)[1]
+        unmasked = local.encoder(other)[1]
+    torch.testing.assert_close(before, after)
+    assert not torch.allclose(before, unmasked, atol=1e-4)
+
+
+def test_local_layer_matrices_are_decayed_and_their_bond_tables_are_not():
+    model = small_model("sep", local_layers=1)
+    decayed, kept = build_optimizer(model, 1e-3, 0.01).param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed_names = {names[id(p)] for p in decayed["params"]}
+    kept_names = {names[id(p)] for p in kept["params"]}
+    assert {"encoder.local.convs.0.nn.0.weight", "encoder.local.convs.0.nn.2.weight"} <= (
+        decayed_names
+    )
+    assert "encoder.local.bond_encoders.0.embeddings.0.weight" in kept_names
+    assert "encoder.local.mask_bond" in kept_names

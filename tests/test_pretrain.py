@@ -261,6 +261,7 @@ def test_pretrain_writes_metrics_and_a_checkpoint_finetuning_starts_from(
         ("model.norm=share", "model.norm (checkpoint 'sep', config 'share')"),
         ("model.cls_norm=ln", "model.cls_norm (checkpoint 'bn', config 'ln')"),
         ("model.dim=64", "model.dim (checkpoint 32, config 64)"),
+        ("model.local_layers=1", "model.local_layers (checkpoint 0, config 1)"),
     ],
 )
 def test_init_from_a_different_architecture_names_the_keys(pretrained, override, named):
@@ -269,6 +270,20 @@ def test_init_from_a_different_architecture_names_the_keys(pretrained, override,
     with pytest.raises(CheckpointError, match="architecture differs") as err:
         init_encoder_from(model, str(pretrained / "best"), cfg.model)
     assert named in str(err.value)
+
+
+@needs_data
+def test_a_checkpoint_written_before_local_layers_existed_still_initialises(pretrained, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(pretrained / "best", old)
+    meta = json.loads((old / "meta.json").read_text())
+    del meta["config"]["model"]["local_layers"]
+    (old / "meta.json").write_text(json.dumps(meta))
+    cfg = load_config("configs/quickstart.yaml", TINY)
+    model = build_predictor(cfg.model, num_tasks=1)
+    init_encoder_from(model, str(old), cfg.model)  # the missing key reads as its default, 0
+    saved = load_checkpoint(old).state_dict["encoder.embedding.cls_token"]
+    torch.testing.assert_close(model.encoder.embedding.cls_token.detach(), saved)
 
 
 @needs_data

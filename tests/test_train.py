@@ -106,6 +106,7 @@ def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
         (["train.epochs=many"], "key 'train.epochs'"),
         (["data.bucket_size_multiplier=0"], "data.bucket_size_multiplier: must be positive, got 0"),
         (["data.batch_chunks=0"], "data.batch_chunks: must be positive, got 0"),
+        (["model.local_layers=-1"], "model.local_layers: must be >= 0, got -1"),
         (["data.name=ogbg-molnothing", "data.source=null"], "ogbg-molnothing"),
         (["model.init_from=configs"], "configs is not a graphsep checkpoint"),
     ],
