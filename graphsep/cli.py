@@ -75,8 +75,10 @@ def cmd_data_list(args: argparse.Namespace) -> int:
         tasks = ogb_master()[recipe.name]["num tasks"]
         sizes = "/".join(map(str, recipe.split_sizes)) if recipe.split_sizes else "-"
         source = recipe.source or "(download only)"
-        print(f"{recipe.name:18} {recipe.task_type:15} {tasks:>5} {recipe.metric:7} "
-              f"{recipe.split:9} {sizes:22} {source}")
+        print(
+            f"{recipe.name:18} {recipe.task_type:15} {tasks:>5} {recipe.metric:7} "
+            f"{recipe.split:9} {sizes:22} {source}"
+        )
     return 0
 
 
@@ -85,17 +87,22 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
     sub = data.add_subparsers(dest="data_command", required=True)
     build = sub.add_parser("build", help="build a dataset in OGB's layout from a SMILES table")
     build.add_argument("name", help="OGB name with a recipe (ogbg-molhiv) or your own name")
-    build.add_argument("--source", required=True,
-                       help="the table (csv, csv.gz, tsv), or for a recipe its folder")
+    build.add_argument(
+        "--source", required=True, help="the table (csv, csv.gz, tsv), or for a recipe its folder"
+    )
     build.add_argument("--root", required=True, help="folder to hold the dataset folder")
     build.add_argument("--smiles-column", help="SMILES column (default: recipe, else smiles)")
-    build.add_argument("--labels", help="comma-separated label columns (default: recipe, "
-                                        "else every other column)")
+    build.add_argument(
+        "--labels", help="comma-separated label columns (default: recipe, else every other column)"
+    )
     build.add_argument("--task", choices=TASK_TYPES, help="required without a recipe")
     build.add_argument("--split", choices=SPLIT_RULES, default="scaffold")
     build.add_argument("--seed", type=int, default=0, help="seed of the random split")
-    build.add_argument("--skip-invalid", action="store_true",
-                       help="skip unparseable SMILES, listing them in skipped_rows.csv")
+    build.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip unparseable SMILES, listing them in skipped_rows.csv",
+    )
     build.set_defaults(func=cmd_data_build)
     listing = sub.add_parser("list", help="list the dataset recipes")
     listing.set_defaults(func=cmd_data_list)
@@ -147,23 +154,41 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
         "in order, with its columns, and adds one column per task and 'error' (empty when the "
         "row was scored). A summary goes to stderr; exit 0 when at least one row was scored.",
     )  # fmt: skip
-    predict.add_argument("--checkpoint", required=True,
-                         help="checkpoint folder, as train.py writes it to <out_dir>/best")
+    predict.add_argument(
+        "--checkpoint",
+        required=True,
+        help="checkpoint folder, as train.py writes it to <out_dir>/best",
+    )
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="csv/tsv table (optionally .gz), or - for stdin")
     source.add_argument("--smiles", nargs="+", metavar="S", help="SMILES to score")
-    predict.add_argument("--output", default="-",
-                         help="csv/tsv to write (replaced only when complete), - for stdout "
-                              "(default: -)")
-    predict.add_argument("--smiles-column", default="smiles",
-                         help="SMILES column of --input (default: smiles)")
-    predict.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
-                         help=f"molecules per forward pass (default: {DEFAULT_BATCH_SIZE})")
-    predict.add_argument("--chunk-size", type=_positive_int, default=DEFAULT_CHUNK_SIZE,
-                         help=f"rows read at a time; memory follows it, not the table "
-                              f"(default: {DEFAULT_CHUNK_SIZE})")
-    predict.add_argument("--max-atoms", type=_positive_int, default=DEFAULT_MAX_ATOMS,
-                         help=f"larger molecules get an error (default: {DEFAULT_MAX_ATOMS})")
+    predict.add_argument(
+        "--output",
+        default="-",
+        help="csv/tsv to write (replaced only when complete), - for stdout (default: -)",
+    )
+    predict.add_argument(
+        "--smiles-column", default="smiles", help="SMILES column of --input (default: smiles)"
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"molecules per forward pass (default: {DEFAULT_BATCH_SIZE})",
+    )
+    predict.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"rows read at a time; memory follows it, not the table "
+        f"(default: {DEFAULT_CHUNK_SIZE})",
+    )
+    predict.add_argument(
+        "--max-atoms",
+        type=_positive_int,
+        default=DEFAULT_MAX_ATOMS,
+        help=f"larger molecules get an error (default: {DEFAULT_MAX_ATOMS})",
+    )
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     predict.set_defaults(func=cmd_predict)
 

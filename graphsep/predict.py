@@ -455,9 +455,7 @@ def _separator(name: str) -> str:
 def _check_column(chunk: pd.DataFrame, smiles_column: str, name: str) -> None:
     if smiles_column not in chunk.columns:
         present = ", ".join(repr(c) for c in chunk.columns)
-        raise DataError(
-            f"{name}: no SMILES column {smiles_column!r}; columns present: {present}"
-        )
+        raise DataError(f"{name}: no SMILES column {smiles_column!r}; columns present: {present}")
 
 
 def _reason(err: Exception) -> str:

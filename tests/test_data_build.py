@@ -31,9 +31,17 @@ OGB_SPLIT_SIZES = {
     "ogbg-mollipo": [3360, 420, 420],
 }
 OGB_GRAPH_COUNTS = {
-    "ogbg-molbace": 1513, "ogbg-molbbbp": 2039, "ogbg-molclintox": 1477, "ogbg-molmuv": 93087,
-    "ogbg-molsider": 1427, "ogbg-moltox21": 7831, "ogbg-moltoxcast": 8576, "ogbg-molhiv": 41127,
-    "ogbg-molesol": 1128, "ogbg-molfreesolv": 642, "ogbg-mollipo": 4200,
+    "ogbg-molbace": 1513,
+    "ogbg-molbbbp": 2039,
+    "ogbg-molclintox": 1477,
+    "ogbg-molmuv": 93087,
+    "ogbg-molsider": 1427,
+    "ogbg-moltox21": 7831,
+    "ogbg-moltoxcast": 8576,
+    "ogbg-molhiv": 41127,
+    "ogbg-molesol": 1128,
+    "ogbg-molfreesolv": 642,
+    "ogbg-mollipo": 4200,
 }
 HIV_UNSANITIZABLE = [137, 987, 12882, 18293, 30784, 30785, 35728]
 
@@ -169,15 +177,19 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_missing_column_lists_present_ones(tmp_path: Path) -> None:
     table = write_table(tmp_path / "assay.csv", "smi,active\nCCO,1\n")
-    with pytest.raises(DataError, match=r"assay\.csv: no SMILES column 'smiles'; "
-                                        r"columns present: smi, active"):
+    with pytest.raises(
+        DataError,
+        match=r"assay\.csv: no SMILES column 'smiles'; "
+        r"columns present: smi, active",
+    ):
         read_table(table)
     with pytest.raises(DataError, match=r"no label column 'tox'; columns present: smi, active"):
         read_table(table, "smi", ["tox"])
 
 
-@pytest.mark.parametrize(("text", "message"), [("", "is empty"),
-                                               ("smiles,y\n", "has a header but no data rows")])
+@pytest.mark.parametrize(
+    ("text", "message"), [("", "is empty"), ("smiles,y\n", "has a header but no data rows")]
+)
 def test_empty_table(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(DataError, match=message):
         read_table(write_table(tmp_path / "empty.csv", text))
@@ -205,8 +217,11 @@ def test_unknown_recipe_key(tmp_path: Path) -> None:
         tmp_path / "mine.yaml",
         "name: mine\nsource: a.csv\nsmile_column: smi\ntask_type: regression\nmetric: rmse\n",
     )
-    with pytest.raises(DataError, match=r"mine\.yaml: unknown key 'smile_column' "
-                                        r"\(did you mean 'smiles_column'\?\); valid keys: name"):
+    with pytest.raises(
+        DataError,
+        match=r"mine\.yaml: unknown key 'smile_column' "
+        r"\(did you mean 'smiles_column'\?\); valid keys: name",
+    ):
         load_recipe(recipe)
 
 
@@ -219,16 +234,26 @@ def test_unparseable_smiles_carries_rdkit_reason() -> None:
 
 def test_build_fails_on_unparseable_row(tmp_path: Path) -> None:
     table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1.5\nC1CC,2.0\nCC(C,3.0\n")
-    with pytest.raises(DataError, match=r"row 3 of .*assay\.csv: cannot parse SMILES 'C1CC': "
-                                        r"unclosed ring.*\(1 more such rows\)"):
+    with pytest.raises(
+        DataError,
+        match=r"row 3 of .*assay\.csv: cannot parse SMILES 'C1CC': "
+        r"unclosed ring.*\(1 more such rows\)",
+    ):
         build_dataset("assay", table, tmp_path / "root", task_type="regression", progress=False)
     assert not (tmp_path / "root" / "assay").exists()
 
 
 def test_skip_invalid_reports_rows_and_loads(tmp_path: Path) -> None:
     table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1.5\nC1CC,2.0\nc1ccccc1O,3.0\n")
-    folder = build_dataset("assay", table, tmp_path, task_type="regression", split="random",
-                           skip_invalid=True, progress=False)
+    folder = build_dataset(
+        "assay",
+        table,
+        tmp_path,
+        task_type="regression",
+        split="random",
+        skip_invalid=True,
+        progress=False,
+    )
     skipped = pd.read_csv(folder / "skipped_rows.csv")
     assert skipped[["row", "smiles"]].values.tolist() == [[3, "C1CC"]]
     assert "unclosed ring" in skipped["reason"][0]
@@ -277,9 +302,25 @@ def test_cli_builds_a_user_table(moleculenet: Path, tmp_path: Path) -> None:
     bbbp = pd.read_csv(moleculenet / "bbbp.csv").iloc[:300]
     table = tmp_path / "penetration.csv"
     bbbp.rename(columns={"smiles": "smi", "p_np": "penetrates"}).to_csv(table, index=False)
-    argv = ["data", "build", "my-bbbp", "--source", str(table), "--root", str(tmp_path),
-            "--smiles-column", "smi", "--labels", "penetrates", "--task", "classification",
-            "--split", "random", "--seed", "3"]
+    argv = [
+        "data",
+        "build",
+        "my-bbbp",
+        "--source",
+        str(table),
+        "--root",
+        str(tmp_path),
+        "--smiles-column",
+        "smi",
+        "--labels",
+        "penetrates",
+        "--task",
+        "classification",
+        "--split",
+        "random",
+        "--seed",
+        "3",
+    ]
     assert main(argv) == 0
     dataset = load_ogb_dataset("my-bbbp", tmp_path)
     assert isinstance(dataset, PygGraphPropPredDataset)
@@ -293,8 +334,17 @@ def test_cli_builds_a_user_table(moleculenet: Path, tmp_path: Path) -> None:
 
 
 def test_cli_error_is_one_line(tmp_path: Path, capsys) -> None:
-    argv = ["data", "build", "mine", "--source", str(tmp_path / "gone.csv"), "--root",
-            str(tmp_path), "--task", "regression"]
+    argv = [
+        "data",
+        "build",
+        "mine",
+        "--source",
+        str(tmp_path / "gone.csv"),
+        "--root",
+        str(tmp_path),
+        "--task",
+        "regression",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1

@@ -56,8 +56,9 @@ def test_single_graph_training_batch_uses_running_stats():
 def test_sep_and_share_models_differ_only_in_norm_modules():
     def build(norm):
         torch.manual_seed(0)
-        return GraphTransformer(**{**ModelConfig(dim=32, depth=2, num_heads=4).architecture(),
-                                   "norm": norm})
+        return GraphTransformer(
+            **{**ModelConfig(dim=32, depth=2, num_heads=4).architecture(), "norm": norm}
+        )
 
     sep, share = build("sep").state_dict(), build("share").state_dict()
     a = {k: v for k, v in sep.items() if "norm" not in k}

@@ -27,8 +27,9 @@ def write_zinc_stand_in(raw, rows):
                 adj[i, j] = adj[j, i] = int(bond.GetBondTypeAsDouble())
             atom_type = torch.tensor([a.GetAtomicNum() % NUM_ATOM_TYPES for a in mol.GetAtoms()])
             target = torch.tensor(Crippen.MolLogP(mol))
-            mols.append({"atom_type": atom_type, "bond_type": adj,
-                         "logP_SA_cycle_normalized": target})
+            mols.append(
+                {"atom_type": atom_type, "bond_type": adj, "logP_SA_cycle_normalized": target}
+            )
         (raw / f"{split}.pickle").write_bytes(pickle.dumps(mols))
         (raw / f"{split}.index").write_text(",".join(map(str, range(len(mols)))) + "\n")
 
@@ -52,8 +53,16 @@ def test_zinc_splits_load_with_ogb_shaped_columns(zinc_root):
 
 def test_train_py_runs_the_zinc_config_and_reports_mae(zinc_root, tmp_path):
     out_dir = tmp_path / "run"
-    args = ["--config", "configs/zinc.yaml", f"data.root={zinc_root}", f"out_dir={out_dir}",
-            "train.epochs=2", "model.dim=32", "model.depth=1", "progress=false"]
+    args = [
+        "--config",
+        "configs/zinc.yaml",
+        f"data.root={zinc_root}",
+        f"out_dir={out_dir}",
+        "train.epochs=2",
+        "model.dim=32",
+        "model.depth=1",
+        "progress=false",
+    ]
     assert train.main(args) == 0
     results = json.loads((out_dir / "results.json").read_text())
     assert results["metric"] == "mae" and 0.0 < results["test"] < 10.0

@@ -269,7 +269,10 @@ def _check_labels(spec: BuildSpec, table: SmilesTable) -> None:
 
 
 def _featurize_rows(
-    spec: BuildSpec, table: SmilesTable, skip_invalid: bool, processes: int | None,
+    spec: BuildSpec,
+    table: SmilesTable,
+    skip_invalid: bool,
+    processes: int | None,
     progress: bool,
 ) -> tuple[np.ndarray, list[MolGraph], list[tuple[int, str, str]]]:
     """Featurize the rows OGB keeps: their 0-based indices, graphs and the skipped rows."""
@@ -311,8 +314,9 @@ def _split(
     splits = scaffold_split([g.scaffold for g in graphs])
     sizes = [len(splits[part]) for part in ("train", "valid", "test")]
     if spec.split_sizes and not skipped and sizes != list(spec.split_sizes):
-        logger.warning("%s: split sizes %s differ from OGB's %s", spec.name, sizes,
-                       spec.split_sizes)
+        logger.warning(
+            "%s: split sizes %s differ from OGB's %s", spec.name, sizes, spec.split_sizes
+        )
     return splits
 
 
@@ -355,11 +359,20 @@ def _write_reports(
     """Write ``graphsep_meta.json`` and, if rows were skipped, ``skipped_rows.csv``."""
     lenient = [int(r) for r, g in zip(rows, graphs, strict=True) if not g.sanitized]
     if lenient:
-        logger.info("%s: %d SMILES RDKit would not sanitize, featurized leniently (mol_id %s)",
-                    spec.name, len(lenient), lenient)
-    build = {"source": str(spec.source), "graphsep_version": __version__, "seed": seed,
-             "num_graphs": len(graphs), "skipped_rows": len(skipped),
-             "unsanitizable_mol_ids": lenient}
+        logger.info(
+            "%s: %d SMILES RDKit would not sanitize, featurized leniently (mol_id %s)",
+            spec.name,
+            len(lenient),
+            lenient,
+        )
+    build = {
+        "source": str(spec.source),
+        "graphsep_version": __version__,
+        "seed": seed,
+        "num_graphs": len(graphs),
+        "skipped_rows": len(skipped),
+        "unsanitizable_mol_ids": lenient,
+    }
     meta = {"meta_dict": _meta_dict(spec, table), "build": build}
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     if skipped:

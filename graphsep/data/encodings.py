@@ -276,9 +276,7 @@ def _next_hop_by_index(distance: Tensor, neighbours: list[Tensor], local: Tensor
     return torch.where(diagonal, local.to(torch.int16).unsqueeze(1), next_hop)
 
 
-def _next_hop(
-    distance: Tensor, neighbours: list[tuple[Tensor, Tensor]], local: Tensor
-) -> Tensor:
+def _next_hop(distance: Tensor, neighbours: list[tuple[Tensor, Tensor]], local: Tensor) -> Tensor:
     """For each pair (u, j), the out-neighbour of u that starts the canonical path from u to j.
 
     Dynamic programming over distance levels: a path of ``L`` hops reads as (code of its first

@@ -105,7 +105,9 @@ def _open(name: str, folder: Path, transform, pre_transform) -> PygGraphPropPred
         return PygGraphPropPredDataset(name, str(folder.parent), transform, pre_transform)
     meta = json.loads(meta_file.read_text())["meta_dict"]
     return PygGraphPropPredDataset(
-        name, transform=transform, pre_transform=pre_transform,
+        name,
+        transform=transform,
+        pre_transform=pre_transform,
         meta_dict={**meta, "dir_path": str(folder)},
     )
 

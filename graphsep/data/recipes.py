@@ -162,8 +162,10 @@ def _validate(path: Path, raw: dict) -> None:
             raise DataError(f"recipe {path}: {key} '{value}' is not one of {_CHOICES[key]}")
         if key in _STRINGS and value is not None and not isinstance(value, str):
             raise DataError(f"recipe {path}: {key} must be a string")
-        if key in _LISTS and value is not None and not (
-            isinstance(value, list) and all(isinstance(v, _LISTS[key]) for v in value)
+        if (
+            key in _LISTS
+            and value is not None
+            and not (isinstance(value, list) and all(isinstance(v, _LISTS[key]) for v in value))
         ):
             raise DataError(f"recipe {path}: {key} must be a list of {_LISTS[key].__name__}")
     if raw.get("split_sizes") is not None and len(raw["split_sizes"]) != 3:

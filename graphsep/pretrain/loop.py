@@ -225,7 +225,11 @@ class PretrainRun(TrainingRun):
     def evaluate(self, epoch: int) -> Evaluation:
         """Reconstruction on the held-out part with fixed masks; its loss selects the best."""
         scores = evaluate(
-            self.model, self.data.held_out, self.masks, self.ctx.device, self.atom_weights,
+            self.model,
+            self.data.held_out,
+            self.masks,
+            self.ctx.device,
+            self.atom_weights,
             self.ctx,
         )
         row = {

@@ -170,7 +170,12 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
     ebs = cfg.train.eval_batch_size
     return PropertyData(
         train=bucket_loader(
-            train, train.sizes, train_bs, shuffle=True, cfg=cfg, ctx=ctx,
+            train,
+            train.sizes,
+            train_bs,
+            shuffle=True,
+            cfg=cfg,
+            ctx=ctx,
             chunks=cfg.data.batch_chunks,
         ),  # fmt: skip
         valid=bucket_loader(valid, valid.sizes, ebs, False, cfg, ctx, even_shards=False),
