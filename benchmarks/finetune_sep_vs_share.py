@@ -2,7 +2,8 @@
 
     python benchmarks/finetune_sep_vs_share.py --datasets molbbbp molhiv --seeds 0 1 2
 
-Each run is ``train.py`` in a subprocess writing ``<work>/<dataset>/<norm>-s<seed>/``; the share
+Each run is ``train.py`` in a subprocess writing ``<work>/<name>/<dataset>/<norm>-s<seed>/`` (one
+folder per ``--name``: benchmarks with other overrides never pick up each other's runs); the share
 and sep runs of a seed go side by side, one CPU thread each (two threads each would oversubscribe
 2 cores). A run whose ``results.json`` exists is skipped, and an interrupted one continues from
 its ``last/`` checkpoint (``resume=auto``), so a killed benchmark resumes where it stopped.
@@ -146,16 +147,17 @@ def main() -> None:
     )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
     args = parser.parse_args()
-    archive = RunArchive(args.name, args.work, args.overrides)
+    runs_dir = args.work / args.name
+    archive = RunArchive(args.name, runs_dir, args.overrides)
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
     runs = []
     for dataset in args.datasets:
         if args.summarize:
-            runs += [r for seed in args.seeds for r in finished(dataset, seed, args.work)]
+            runs += [r for seed in args.seeds for r in finished(dataset, seed, runs_dir)]
             continue
         prepare(dataset, args.work)
         for seed in args.seeds:
-            runs += run_pair(dataset, seed, args.work, args.overrides, archive=archive)
+            runs += run_pair(dataset, seed, args.work, args.overrides, runs_dir, archive=archive)
     table = summarize(runs)
     stamp = provenance()
     text = markdown(table, stamp, args)

@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
-        "--work", type=absolute_path, default=REPO / "benchmarks" / "work" / "pretrain_finetune"
+        "--work", type=absolute_path, help="scratch folder (default: benchmarks/work/<name>)"
     )
     parser.add_argument("--pretrain-overrides", nargs="+", default=[])
     parser.add_argument(
@@ -218,6 +218,8 @@ def main() -> None:
     )
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
     args = parser.parse_args()
+    # one folder per name: benchmarks with other overrides never pick up each other's runs
+    args.work = args.work or REPO / "benchmarks" / "work" / args.name
     arguments = [*args.overrides, "--pretrain-overrides", *args.pretrain_overrides]
     archive = RunArchive(args.name, args.work, arguments)
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
