@@ -1,15 +1,18 @@
 """Pretrained vs from scratch, each with SepNorm and ShareNorm, several seeds, OGB scaffold splits.
 
     python benchmarks/pretrain_finetune.py --seeds 0 1 2
-    python benchmarks/pretrain_finetune.py --datasets molbbbp --seeds 0 --work /tmp/pf \\
+    python benchmarks/pretrain_finetune.py --datasets molbbbp --seeds 0 --name smoke \\
         model.dim=32 model.depth=1 model.num_heads=4 train.epochs=1 \\
         --pretrain-overrides pretrain.max_molecules=2000          # a smoke check
 
-First the corpus is featurized once, then ``configs/pretrain_zinc.yaml`` pretrains one encoder
-per norm (the norm is part of the architecture), side by side, into ``<work>/pretrain/<norm>/``.
-Each dataset is then finetuned from scratch with ``finetune_sep_vs_share.run_pair`` (into
-``<work>/<dataset>/<norm>-s<seed>/``) and from the pretrained encoder of its norm (into
-``<work>/pretrained/<dataset>/<norm>-s<seed>/``), share and sep side by side, one CPU thread each.
+Runs go to ``<work>/<name>/`` (``--work``, default ``benchmarks/work``, as in
+``finetune_sep_vs_share``: one folder per ``--name``, the built datasets and the featurized
+corpus shared in ``<work>/data`` and ``<work>/pretrain_cache``). First the corpus is featurized
+once, then ``configs/pretrain_zinc.yaml`` pretrains one encoder per norm (the norm is part of the
+architecture), side by side, into ``<name>/pretrain/<norm>/``. Each dataset is then finetuned
+from scratch with ``finetune_sep_vs_share.run_pair`` (into ``<name>/<dataset>/<norm>-s<seed>/``)
+and from the pretrained encoder of its norm (into ``<name>/pretrained/<dataset>/<norm>-s<seed>/``),
+share and sep side by side, one CPU thread each.
 Every run whose ``results.json`` exists is skipped, so a killed benchmark resumes; finished runs
 and the two pretrained encoders are kept in ``benchmarks/results/runs/<name>/``
 (``common.RunArchive``, in git), so that the benchmark, several sessions of CPU time here,
@@ -62,7 +65,7 @@ def pretrain_args(args: argparse.Namespace) -> list[str]:
 def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, dict]:
     """Featurize the corpus once, then pretrain share and sep side by side; their results."""
     overrides = pretrain_args(args)
-    out = {norm: args.work / "pretrain" / norm for norm in NORMS}
+    out = {norm: args.runs / "pretrain" / norm for norm in NORMS}
     todo = [n for n in NORMS if not (out[n] / "results.json").exists()]
     if todo:
         load_corpus(load_config(PRETRAIN_CONFIG, overrides).pretrain)  # before two runs race to
@@ -71,12 +74,12 @@ def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, di
     )
     for norm in todo:
         archive.keep(out[norm], weights=True)  # later sessions finetune from these weights
-    return pretrained_so_far(args.work)
+    return pretrained_so_far(args.runs)
 
 
-def pretrained_so_far(work: Path) -> dict[str, dict]:
-    """The results of the pretraining runs that have finished, by norm."""
-    paths = {norm: work / "pretrain" / norm / "results.json" for norm in NORMS}
+def pretrained_so_far(runs_dir: Path) -> dict[str, dict]:
+    """The results of the pretraining runs in ``runs_dir`` that have finished, by norm."""
+    paths = {norm: runs_dir / "pretrain" / norm / "results.json" for norm in NORMS}
     return {norm: json.loads(path.read_text()) for norm, path in paths.items() if path.exists()}
 
 
@@ -84,8 +87,8 @@ def run_pretrained_pair(
     dataset: str, seed: int, args: argparse.Namespace, archive: RunArchive
 ) -> list[dict]:
     """Finetune share and sep from their pretrained encoders for one seed; both results."""
-    init_from = {n: [f"model.init_from={args.work / 'pretrain' / n / 'best'}"] for n in NORMS}
-    runs_dir = args.work / "pretrained"
+    init_from = {n: [f"model.init_from={args.runs / 'pretrain' / n / 'best'}"] for n in NORMS}
+    runs_dir = args.runs / "pretrained"
     return run_pair(
         dataset, seed, args.work, args.overrides, runs_dir, per_norm=init_from, archive=archive
     )
@@ -182,10 +185,12 @@ def collect(args: argparse.Namespace, archive: RunArchive) -> dict[str, list[dic
     """Run the runs of ``--variants`` (none with ``--summarize``); every finished run's result."""
     runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
     launch = {
-        "scratch": lambda d, s: run_pair(d, s, args.work, args.overrides, archive=archive),
+        "scratch": lambda d, s: run_pair(
+            d, s, args.work, args.overrides, args.runs, archive=archive
+        ),
         "pretrained": lambda d, s: run_pretrained_pair(d, s, args, archive),
     }
-    runs_dir = {"scratch": args.work, "pretrained": args.work / "pretrained"}
+    runs_dir = {"scratch": args.runs, "pretrained": args.runs / "pretrained"}
     for dataset in args.datasets:
         if not args.summarize:
             prepare(dataset, args.work)
@@ -202,9 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument(
-        "--work", type=absolute_path, help="scratch folder (default: benchmarks/work/<name>)"
-    )
+    parser.add_argument("--work", type=absolute_path, default=REPO / "benchmarks" / "work")
     parser.add_argument("--pretrain-overrides", nargs="+", default=[])
     parser.add_argument(
         "--name", default="pretrain_finetune", help="results file stem and archive folder"
@@ -219,12 +222,12 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="key=value passed to every run")
     args = parser.parse_args()
     # one folder per name: benchmarks with other overrides never pick up each other's runs
-    args.work = args.work or REPO / "benchmarks" / "work" / args.name
+    args.runs = args.work / args.name
     arguments = [*args.overrides, "--pretrain-overrides", *args.pretrain_overrides]
-    archive = RunArchive(args.name, args.work, arguments)
+    archive = RunArchive(args.name, args.runs, arguments)
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
     if args.summarize or "pretrained" not in args.variants:
-        budget = pretrained_so_far(args.work)
+        budget = pretrained_so_far(args.runs)
     else:
         budget = pretrain_both(args, archive)
     runs = collect(args, archive)
