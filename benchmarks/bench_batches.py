@@ -2,13 +2,15 @@
 
     python benchmarks/bench_batches.py                       # batches of 128, model.dim=64
     python benchmarks/bench_batches.py --steps 20 model.dim=128
+    python benchmarks/bench_batches.py --name batches_local2 model.dim=64 model.local_layers=2
 
 SepNorm's [CLS] BatchNorm wants random batches, the dense transformer wants little padding.
 For one training epoch of each scheme this reports the padded slots per graph (linear layers
 pay for these) and padded pairs per graph (attention and the (T, T) bias pay for these), then
 times forward + backward + AdamW on ``--steps`` batches of each scheme, interleaved, on one
 thread, as process CPU time beside wall time (another busy process slows wall time, not CPU
-time). Writes ``benchmarks/results/batches.{json,md}`` with machine, date and commit.
+time). Writes ``benchmarks/results/<name>.{json,md}`` (``--name``, default ``batches``) with
+machine, date and commit.
 """
 
 from __future__ import annotations
@@ -123,16 +125,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--work", type=absolute_path, default="benchmarks/work/batches")
+    parser.add_argument("--work", type=absolute_path, default=REPO / "benchmarks" / "work")
+    parser.add_argument("--name", default="batches", help="results file stem in benchmarks/results")
     parser.add_argument("overrides", nargs="*", default=["model.dim=64"])
     args = parser.parse_args()
     results = run(args)
     stamp = provenance()
     text = markdown(results, stamp, args)
     print(text)
-    (RESULTS / "batches.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     payload = {"provenance": stamp, "args": {**vars(args), "work": str(args.work)}}
-    (RESULTS / "batches.json").write_text(json.dumps({**payload, "results": results}, indent=2))
+    (RESULTS / f"{args.name}.json").write_text(
+        json.dumps({**payload, "results": results}, indent=2)
+    )
 
 
 if __name__ == "__main__":
