@@ -65,7 +65,7 @@ def pretrain_args(args: argparse.Namespace) -> list[str]:
 def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, dict]:
     """Featurize the corpus once, then pretrain share and sep side by side; their results."""
     overrides = pretrain_args(args)
-    out = {norm: args.runs / "pretrain" / norm for norm in NORMS}
+    out = {norm: pretrain_dir(args.runs, norm) for norm in NORMS}
     todo = [n for n in NORMS if not (out[n] / "results.json").exists()]
     if todo:
         load_corpus(load_config(PRETRAIN_CONFIG, overrides).pretrain)  # before two runs race to
@@ -77,21 +77,15 @@ def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, di
     return pretrained_so_far(args.runs)
 
 
+def pretrain_dir(runs_dir: Path, norm: str) -> Path:
+    """The folder of the pretraining run of ``norm`` in a benchmark's ``runs_dir``."""
+    return runs_dir / "pretrain" / norm
+
+
 def pretrained_so_far(runs_dir: Path) -> dict[str, dict]:
     """The results of the pretraining runs in ``runs_dir`` that have finished, by norm."""
-    paths = {norm: runs_dir / "pretrain" / norm / "results.json" for norm in NORMS}
+    paths = {norm: pretrain_dir(runs_dir, norm) / "results.json" for norm in NORMS}
     return {norm: json.loads(path.read_text()) for norm, path in paths.items() if path.exists()}
-
-
-def run_pretrained_pair(
-    dataset: str, seed: int, args: argparse.Namespace, archive: RunArchive
-) -> list[dict]:
-    """Finetune share and sep from their pretrained encoders for one seed; both results."""
-    init_from = {n: [f"model.init_from={args.runs / 'pretrain' / n / 'best'}"] for n in NORMS}
-    runs_dir = args.runs / "pretrained"
-    return run_pair(
-        dataset, seed, args.work, args.overrides, runs_dir, per_norm=init_from, archive=archive
-    )
 
 
 def complete_datasets(runs: dict[str, list[dict]], seeds: list[int]) -> list[str]:
@@ -184,13 +178,13 @@ def markdown(
 def collect(args: argparse.Namespace, archive: RunArchive) -> dict[str, list[dict]]:
     """Run the runs of ``--variants`` (none with ``--summarize``); every finished run's result."""
     runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
-    launch = {
-        "scratch": lambda d, s: run_pair(
-            d, s, args.work, args.overrides, args.runs, archive=archive
-        ),
-        "pretrained": lambda d, s: run_pretrained_pair(d, s, args, archive),
-    }
     runs_dir = {"scratch": args.runs, "pretrained": args.runs / "pretrained"}
+    init_from = {  # the pretrained variant starts each norm from its own encoder
+        "scratch": None,
+        "pretrained": {
+            n: [f"model.init_from={pretrain_dir(args.runs, n) / 'best'}"] for n in NORMS
+        },
+    }
     for dataset in args.datasets:
         if not args.summarize:
             prepare(dataset, args.work)
@@ -199,7 +193,10 @@ def collect(args: argparse.Namespace, archive: RunArchive) -> dict[str, list[dic
                 if args.summarize or variant not in args.variants:
                     runs[variant] += finished(dataset, seed, runs_dir[variant])
                 else:
-                    runs[variant] += launch[variant](dataset, seed)
+                    runs[variant] += run_pair(
+                        dataset, seed, args.work, args.overrides, runs_dir[variant],
+                        per_norm=init_from[variant], archive=archive,
+                    )  # fmt: skip
     return runs
 
 
