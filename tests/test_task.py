@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -32,7 +33,9 @@ def test_regression_trains_on_standardised_targets_and_predicts_in_original_unit
     task = TaskSpec(["logS"], "regression", "rmse", "custom")
     y = torch.tensor([[1.0], [3.0], [NAN], [5.0]])
     task.fit_scaling(y)
+    std = math.sqrt(((1 - 3) ** 2 + (3 - 3) ** 2 + (5 - 3) ** 2) / 3)  # labelled only, as OGB
     assert task.target_mean == [3.0]
-    standardised = (y - 3.0) / task.target_std[0]
+    assert task.target_std == [pytest.approx(std)]
+    standardised = (y - 3.0) / std
     assert task.loss(standardised, y).item() == 0.0  # a perfect standardised output
     torch.testing.assert_close(task.predictions(standardised)[[0, 1, 3]], y[[0, 1, 3]])
