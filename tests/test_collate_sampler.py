@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import pickle
+from dataclasses import fields
 from pathlib import Path
 
 import networkx as nx
@@ -153,6 +154,47 @@ def test_collator_pickles_into_dataloader_workers(tmp_path):
     batches = list(loader)
     assert len(batches) == 2 and sum(b.num_graphs for b in batches) == 4
     assert batches[0].path_edges.shape[-1] == 3 and batches[0].y.dtype == torch.float32
+
+
+def _tensors(batch) -> dict[str, torch.Tensor]:
+    """Every tensor of a batch, whole or chunked, by field name (chunk index first)."""
+    chunks = getattr(batch, "chunks", [batch])
+    return {
+        f"{i}.{f.name}": getattr(chunk, f.name)
+        for i, chunk in enumerate(chunks)
+        for f in fields(chunk)
+        if getattr(chunk, f.name) is not None
+    }
+
+
+@needs_data
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_worker_batches_equal_in_process_collate(tmp_path, chunks):
+    with open(MOLECULENET / "bbbp.csv") as f:
+        rows = list(csv.DictReader(f))[:48]
+    RDLogger.DisableLog("rdApp.*")
+    graphs = [
+        mol_graph(r["smiles"], y=[float(r["p_np"])])
+        for r in rows
+        if Chem.MolFromSmiles(r["smiles"])
+    ]
+    dataset = EncodedDataset(graphs, cache_path=tmp_path / "enc.pt", progress=False)
+    collator = GraphCollator(max_hops=5, chunks=chunks)
+
+    def batches(workers: int) -> list:
+        sampler = SizeBucketBatchSampler(dataset.sizes, batch_size=16, seed=2)
+        loader = DataLoader(
+            dataset, batch_sampler=sampler, collate_fn=collator, num_workers=workers
+        )
+        return list(loader)
+
+    in_process, from_workers = batches(0), batches(2)
+    assert len(in_process) == len(from_workers) == 3
+    for here, there in zip(in_process, from_workers, strict=True):
+        a, b = _tensors(here), _tensors(there)
+        assert a.keys() == b.keys() and len(a) >= 8 * chunks
+        for name in a:
+            assert torch.equal(a[name], b[name]), name
 
 
 def all_batches(sampler: SizeBucketBatchSampler) -> list[list[int]]:
