@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from graphsep.errors import GraphsepError
+from graphsep.errors import DEBUG_VARIABLE, report_errors
 from graphsep.pretrain.loop import pretrain
 from graphsep.training.finetune import finetune
 
@@ -24,25 +24,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resume", action="store_true", help="same as resume=auto: continue from out_dir/last"
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an error instead of one line (also {DEBUG_VARIABLE}=1)",
+    )
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. model.norm=share")
     return parser.parse_intermixed_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run training; return the process exit status."""
-    from graphsep.config import load_config
-
+    """Run training; return the process exit status (2: bad input, named in one line)."""
     args = parse_args(argv)
     try:
-        overrides = [*args.overrides, "resume=auto"] if args.resume else args.overrides
-        cfg = load_config(args.config, overrides)
-        results = pretrain(cfg) if cfg.mode == "pretrain" else finetune(cfg)
-    except GraphsepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report_errors(lambda: _train(args), "train.py", args.debug)
     except KeyboardInterrupt:
         print("interrupted: the last good checkpoint is intact under out_dir", file=sys.stderr)
         return 130
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Load the config, train, and print the best epoch's scores."""
+    from graphsep.config import load_config
+
+    overrides = [*args.overrides, "resume=auto"] if args.resume else args.overrides
+    cfg = load_config(args.config, overrides)
+    results = pretrain(cfg) if cfg.mode == "pretrain" else finetune(cfg)
     if not results:  # ranks other than 0 under torchrun
         return 0
     scores = f"valid {results['metric']} {results['valid']:.4f}"

@@ -23,7 +23,7 @@ import pandas as pd
 from graphsep import __version__
 from graphsep.data.build import build_dataset, ogb_master
 from graphsep.data.recipes import SPLIT_RULES, TASK_TYPES, list_recipes
-from graphsep.errors import GraphsepError
+from graphsep.errors import DEBUG_VARIABLE, EXIT_BAD_INPUT, report_errors
 from graphsep.predict import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_SIZE,
@@ -32,8 +32,6 @@ from graphsep.predict import (
     predict_table,
     write_predictions,
 )
-
-EXIT_DATA_ERROR = 2
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
@@ -136,7 +134,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"graphsep: {summary.predicted:,} predicted, {summary.failed:,} failed", file=sys.stderr)
     if not summary.predicted:
         print("graphsep: error: no molecule could be scored", file=sys.stderr)
-        return EXIT_DATA_ERROR
+        return EXIT_BAD_INPUT
     return 0
 
 
@@ -201,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(prog="graphsep", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"graphsep {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an error instead of one line (also {DEBUG_VARIABLE}=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(commands)
     _add_predict_command(commands)
@@ -215,15 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ``sys.argv``. (default: None)
 
     Returns:
-        int: exit code: 0 on success, 2 on bad input (one line on stderr, no traceback).
+        int: exit code: 0 on success, 2 on bad input (one line on stderr; a traceback only
+        with ``--debug`` or ``GRAPHSEP_DEBUG=1``).
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="graphsep: %(message)s")
-    try:
-        return args.func(args)
-    except GraphsepError as err:
-        print(f"graphsep: error: {err}", file=sys.stderr)
-        return EXIT_DATA_ERROR
+    return report_errors(lambda: args.func(args), "graphsep", args.debug)
 
 
 if __name__ == "__main__":
