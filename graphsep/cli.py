@@ -127,7 +127,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         if args.smiles:
             frames = [pd.DataFrame({"smiles": args.smiles})]
-            summary = write_predictions(predictor, frames, args.output, "smiles", "--smiles")
+            summary = write_predictions(predictor, frames, args.output, "smiles", _smiles_argument)
         else:
             summary = predict_table(
                 predictor, args.input, args.output, args.smiles_column, args.chunk_size
@@ -146,6 +146,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print("graphsep: error: no molecule could be scored", file=sys.stderr)
         return EXIT_DATA_ERROR
     return 0
+
+
+def _smiles_argument(index: int) -> str:
+    """Name a ``--smiles`` value in failure lines: ``--smiles #2`` for the second."""
+    return f"--smiles #{index + 1}"
 
 
 def _positive_int(text: str) -> int:
@@ -170,7 +175,10 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
     )
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="csv/tsv table (optionally .gz), or - for stdin")
-    source.add_argument("--smiles", nargs="+", metavar="S", help="SMILES to score")
+    source.add_argument(
+        "--smiles", nargs="+", action="extend", metavar="S",
+        help="SMILES to score; repeatable, errors name them --smiles #1, #2, ...",
+    )  # fmt: skip
     predict.add_argument(
         "--output",
         default="-",

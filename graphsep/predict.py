@@ -376,13 +376,26 @@ class Summary:
         failed (int): rows with an error.
         warned (int): rows scored with a warning (molecules RDKit will not sanitize, scored
             under ``allow_unsanitized``).
-        first_failures (list[str]): up to ``MAX_SHOWN_FAILURES`` ``row N of FILE: reason``.
+        first_failures (list[str]): up to ``MAX_SHOWN_FAILURES`` ``row N of FILE: reason``
+            (``--smiles #N: reason`` for SMILES given as arguments).
     """
 
     predicted: int = 0
     failed: int = 0
     warned: int = 0
     first_failures: list[str] = field(default_factory=list)
+
+
+def table_rows(name: str) -> Callable[[int], str]:
+    """Name a table's data rows in failure lines, by the line a text editor shows.
+
+    Args:
+        name (str): the table's name, e.g. its path.
+
+    Returns:
+        Callable[[int], str]: 0-based data row to ``row N of NAME`` (the header is line 1).
+    """
+    return lambda index: f"row {file_row(index):,} of {name}"
 
 
 def read_chunks(
@@ -448,7 +461,7 @@ def write_predictions(
     frames: Iterable[pd.DataFrame],
     destination: str,
     smiles_column: str = "smiles",
-    source_name: str = "input",
+    where: Callable[[int], str] | None = None,
 ) -> Summary:
     """Score a table chunk by chunk and write every row with its predictions, in order.
 
@@ -462,7 +475,8 @@ def write_predictions(
         frames (Iterable[pd.DataFrame]): the table's chunks, e.g. from :func:`read_chunks`.
         destination (str): output csv/tsv path (compressed by extension), or ``-``.
         smiles_column (str, optional): the SMILES column. (default: ``"smiles"``)
-        source_name (str, optional): the input's name in failure lines. (default: ``"input"``)
+        where (Callable[[int], str] | None, optional): names the data row at a 0-based index
+            in failure lines; None: ``table_rows("input")``, ``row N of input``. (default: None)
 
     Returns:
         Summary: rows predicted, failed and warned about, and the first failures.
@@ -472,21 +486,22 @@ def write_predictions(
             destination is then left as it was).
         GraphsepError: a featurization worker process died (the destination is left as it was).
     """
-    summary = Summary()
+    summary, where = Summary(), where or table_rows("input")
     with _output(destination) as write:
         for out in predictor.predict_frames(frames, smiles_column):
             # the last two columns: "error" and "warning", or with "_pred" on a name clash
-            _count(summary, out.iloc[:, -2].to_numpy(), out.iloc[:, -1].to_numpy(), source_name)
+            _count(summary, out.iloc[:, -2].to_numpy(), out.iloc[:, -1].to_numpy(), where)
             write(out)
     return summary
 
 
-def _count(summary: Summary, errors: np.ndarray, warnings: np.ndarray, source_name: str) -> None:
+def _count(
+    summary: Summary, errors: np.ndarray, warnings: np.ndarray, where: Callable[[int], str]
+) -> None:
     offset = summary.predicted + summary.failed
     failed = np.flatnonzero(errors != "")
     for i in failed[: MAX_SHOWN_FAILURES - len(summary.first_failures)]:
-        row = file_row(offset + int(i))
-        summary.first_failures.append(f"row {row:,} of {source_name}: {errors[i]}")
+        summary.first_failures.append(f"{where(offset + int(i))}: {errors[i]}")
     summary.failed += len(failed)
     summary.predicted += len(errors) - len(failed)
     summary.warned += int(np.count_nonzero((warnings != "") & (errors == "")))
@@ -561,7 +576,7 @@ def predict_table(
         raise DataError(f"the output {destination} is the input file: choose another output")
     frames = read_chunks(source, smiles_column, chunk_size)
     name = "stdin" if source == "-" else source
-    return write_predictions(predictor, frames, destination, smiles_column, name)
+    return write_predictions(predictor, frames, destination, smiles_column, table_rows(name))
 
 
 def _same_file(a: str, b: str) -> bool:

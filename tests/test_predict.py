@@ -185,6 +185,15 @@ def test_a_molecule_rdkit_will_not_sanitize_is_refused_unless_allowed(checkpoint
     assert np.isnan(predictor.embed(["C(C)(C)(C)(C)C"])).all() != allow
 
 
+@pytest.mark.parametrize("smiles", [["C", "X"], ["C", "--smiles", "X"]])
+def test_each_smiles_argument_is_scored_and_named(checkpoint, capsys, smiles):
+    assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", *smiles]) == 0
+    captured = capsys.readouterr()
+    assert pd.read_csv(io.StringIO(captured.out))["smiles"].tolist() == ["C", "X"]
+    assert "graphsep: --smiles #2: cannot parse SMILES 'X'" in captured.err
+    assert "1 predicted, 1 failed" in captured.err
+
+
 def test_chunks_and_pool_give_the_same_rows(predictor, checkpoint, tmp_path, monkeypatch):
     smiles = [SMALL, "C1CC", *LARGER, *CHEMISTRY.values()]
     source = tmp_path / "in.csv"
