@@ -3,10 +3,11 @@
 :class:`Predictor` turns SMILES into task predictions (a probability per classification task, a
 value in the original units per regression task) or [CLS] embeddings. A molecule that cannot be
 scored gets an error message in its own row and never stops the others: the rules and reasons are
-those of :func:`graphsep.data.featurize.featurize`, with one of prediction's own. A molecule RDKit
+those of :func:`graphsep.data.featurize.featurize`, with two of prediction's own. A molecule RDKit
 will not sanitize is refused with RDKit's reason, unless ``allow_unsanitized``, which scores it
-leniently with a warning. Molecules are featurized in worker processes for large inputs, sorted
-by size and batched like training, so that batches pad little; the output keeps the input order.
+leniently with a warning; a non-finite model output is an error, never an empty score. Molecules
+are featurized in worker processes for large inputs, sorted by size and batched like training, so
+that batches pad little; the output keeps the input order.
 
 :func:`predict_table` (:func:`read_chunks` then :func:`write_predictions`) streams a table of
 any length through a predictor in bounded memory, writing a temporary file renamed into place;
@@ -63,6 +64,7 @@ DEFAULT_CHUNK_SIZE = 10_000
 
 ERROR_COLUMN = "error"
 WARNING_COLUMN = "warning"
+NON_FINITE = "the model produced a non-finite value"
 MAX_SHOWN_FAILURES = 5  # failing rows a table's summary names
 _FLOAT_FORMAT = "%.6g"  # predictions are float32: six significant digits are all they hold
 
@@ -315,6 +317,10 @@ class Predictor:
             if good:
                 with _torch_threads(self.model_threads):
                     values[good] = self._score([_to_data(graphs[i]) for i in good], score)
+            for i in np.flatnonzero(~np.isfinite(values[good]).all(axis=1)):
+                # an empty score always comes with its reason: NaN or inf is no prediction
+                values[good[i]] = np.nan
+                errors[good[i]] = NON_FINITE
             yield _Scored(chunk, values, errors, warnings)
 
     def _featurize(

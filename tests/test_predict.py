@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from graphsep import predict as predict_module
 from graphsep.cli import main
@@ -183,6 +184,21 @@ def test_a_molecule_rdkit_will_not_sanitize_is_refused_unless_allowed(checkpoint
     assert (out["p_np"][1] != "") == allow  # scored only when allowed
     predictor = Predictor.from_checkpoint(checkpoint, device="cpu", allow_unsanitized=allow)
     assert np.isnan(predictor.embed(["C(C)(C)(C)(C)C"])).all() != allow
+
+
+def test_a_non_finite_model_output_is_an_error_not_an_empty_score(checkpoint, tmp_path):
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    with torch.no_grad():
+        predictor.model.head.net[-1].bias.fill_(float("nan"))  # as weights that overflowed
+    scored = predictor.predict([SMALL, "C1CC"])
+    assert scored["p_np"].isna().all()
+    assert scored["error"][0] == "the model produced a non-finite value"
+    assert scored["error"][1].startswith("cannot parse SMILES")
+    out = tmp_path / "out.csv"
+    frames = [pd.DataFrame({"smiles": [SMALL, "CCN"]})]
+    summary = predict_module.write_predictions(predictor, frames, str(out))
+    assert (summary.predicted, summary.failed) == (0, 2)
+    assert read_out(out)["error"].tolist() == ["the model produced a non-finite value"] * 2
 
 
 @pytest.mark.parametrize("smiles", [["C", "X"], ["C", "--smiles", "X"]])
