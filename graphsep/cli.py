@@ -8,6 +8,8 @@ Examples::
         --labels a,b --task classification --split random --seed 1 --skip-invalid
     graphsep predict --checkpoint runs/quickstart/best --input in.csv --output out.csv
     graphsep predict --checkpoint runs/quickstart/best --smiles CCO c1ccccc1O
+    graphsep predict --checkpoint runs/quickstart/best --smiles CCO --smiles 'C(C)(C)(C)(C)C'
+        --allow-unsanitized
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--skip-invalid",
         action="store_true",
-        help="skip unparseable SMILES, listing them in skipped_rows.csv",
+        help="skip SMILES that give no graph (unparseable, not SMILES, a wildcard atom), listing "
+        "them in skipped_rows.csv",
     )
     build.set_defaults(func=cmd_data_build)
     listing = sub.add_parser("list", help="list the dataset recipes")
@@ -116,12 +119,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         int: exit code 0 when at least one molecule was scored, else 2.
     """
     predictor = Predictor.from_checkpoint(
-        args.checkpoint, args.device, args.max_atoms, args.batch_size
-    )
+        args.checkpoint, args.device, args.max_atoms, args.batch_size,
+        allow_unsanitized=args.allow_unsanitized,
+    )  # fmt: skip
     try:
         if args.smiles:
             frames = [pd.DataFrame({"smiles": args.smiles})]
-            summary = write_predictions(predictor, frames, args.output, "smiles", "--smiles")
+            summary = write_predictions(predictor, frames, args.output, "smiles", _smiles_argument)
         else:
             summary = predict_table(
                 predictor, args.input, args.output, args.smiles_column, args.chunk_size
@@ -131,11 +135,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     for line in summary.first_failures:
         print(f"graphsep: {line}", file=sys.stderr)
-    print(f"graphsep: {summary.predicted:,} predicted, {summary.failed:,} failed", file=sys.stderr)
+    warned = f" ({summary.warned:,} with a warning)" if summary.warned else ""
+    print(
+        f"graphsep: {summary.predicted:,} predicted{warned}, {summary.failed:,} failed",
+        file=sys.stderr,
+    )
     if not summary.predicted:
         print("graphsep: error: no molecule could be scored", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
+
+
+def _smiles_argument(index: int) -> str:
+    """Name a ``--smiles`` value in failure lines: ``--smiles #2`` for the second."""
+    return f"--smiles #{index + 1}"
 
 
 def _positive_int(text: str) -> int:
@@ -149,8 +162,9 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser(
         "predict", help="score SMILES with a trained checkpoint",
         description="Score SMILES with a trained checkpoint. The output keeps every input row, "
-        "in order, with its columns, and adds one column per task and 'error' (empty when the "
-        "row was scored). A summary goes to stderr; exit 0 when at least one row was scored.",
+        "in order, with its columns, and adds one column per task, 'error' (empty when the "
+        "row was scored) and 'warning' (empty unless --allow-unsanitized scored a molecule RDKit "
+        "will not sanitize). A summary goes to stderr; exit 0 when at least one row was scored.",
     )  # fmt: skip
     predict.add_argument(
         "--checkpoint",
@@ -159,7 +173,10 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
     )
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="csv/tsv table (optionally .gz), or - for stdin")
-    source.add_argument("--smiles", nargs="+", metavar="S", help="SMILES to score")
+    source.add_argument(
+        "--smiles", nargs="+", action="extend", metavar="S",
+        help="SMILES to score; repeatable, errors name them --smiles #1, #2, ...",
+    )  # fmt: skip
     predict.add_argument(
         "--output",
         default="-",
@@ -186,6 +203,13 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
         type=_positive_int,
         default=DEFAULT_MAX_ATOMS,
         help=f"larger molecules get an error (default: {DEFAULT_MAX_ATOMS})",
+    )
+    predict.add_argument(
+        "--allow-unsanitized",
+        action="store_true",
+        help="score molecules RDKit will not sanitize (e.g. a pentavalent carbon), featurized "
+        "leniently as for OGB's datasets, with RDKit's reason in 'warning' (default: such a row "
+        "gets RDKit's reason as its error)",
     )
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     predict.set_defaults(func=cmd_predict)

@@ -2,9 +2,12 @@
 
 :class:`Predictor` turns SMILES into task predictions (a probability per classification task, a
 value in the original units per regression task) or [CLS] embeddings. A molecule that cannot be
-scored gets an error message in its own row and never stops the others. Molecules are featurized
-with OGB's features (:mod:`graphsep.data.featurize`) in a process pool for large inputs, sorted
-by size and batched like training, so that batches pad little; the output keeps the input order.
+scored gets an error message in its own row and never stops the others: the rules and reasons are
+those of :func:`graphsep.data.featurize.featurize`, with two of prediction's own. A molecule RDKit
+will not sanitize is refused with RDKit's reason, unless ``allow_unsanitized``, which scores it
+leniently with a warning; a non-finite model output is an error, never an empty score. Molecules
+are featurized in worker processes for large inputs, sorted by size and batched like training, so
+that batches pad little; the output keeps the input order.
 
 :func:`predict_table` (:func:`read_chunks` then :func:`write_predictions`) streams a table of
 any length through a predictor in bounded memory, writing a temporary file renamed into place;
@@ -15,20 +18,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import multiprocessing
+import itertools
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
-from ogb.utils.features import allowable_features
 from torch import Tensor
 from torch_geometric.data import Data
 
@@ -36,7 +37,13 @@ from graphsep.config import config_from_dict
 from graphsep.data.batch import GraphBatch
 from graphsep.data.collate import collate_graphs
 from graphsep.data.encodings import structural_encodings
-from graphsep.data.featurize import SmilesError, mol_to_graph, parse_smiles
+from graphsep.data.featurize import (
+    MIN_POOL_SIZE,
+    MolGraph,
+    SmilesError,
+    featurize_chunks,
+    unsanitized_message,
+)
 from graphsep.data.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
 from graphsep.data.table import DataError, file_row
 from graphsep.nn.model import PropertyPredictor
@@ -56,54 +63,10 @@ DEFAULT_CHUNK_SIZE = 10_000
 """Rows read, featurized and sorted by size at a time: memory stays bounded for any input."""
 
 ERROR_COLUMN = "error"
+WARNING_COLUMN = "warning"
+NON_FINITE = "the model produced a non-finite value"
 MAX_SHOWN_FAILURES = 5  # failing rows a table's summary names
-_MIN_POOL_SIZE = 2000  # below this many molecules a process pool costs more than it saves
-_POOL_CHUNK = 256  # SMILES per task sent to a pool worker
-_MISC_ELEMENT = len(allowable_features["possible_atomic_num_list"]) - 1  # OGB's "misc" index
 _FLOAT_FORMAT = "%.6g"  # predictions are float32: six significant digits are all they hold
-
-
-def featurize_row(smiles: object, max_atoms: int) -> dict[str, Any] | str:
-    """OGB graph of one SMILES cell, or the reason it cannot be scored.
-
-    Errors: an empty or missing cell; a SMILES RDKit cannot parse (RDKit's reason); a molecule
-    with more than ``max_atoms`` atoms, or none; an atom whose element OGB's featurizer maps to its
-    "misc" index, i.e. a wildcard or attachment point (``*``, ``[*:1]``), which no molecule in
-    OGB's data holds. Every element 1-118 is in the vocabulary. Other features outside OGB's
-    lists (a charge beyond +-5, a degree above 10) also map to "misc" but describe a real
-    molecule, so they are scored as OGB would have featurized them.
-
-    Args:
-        smiles (object): the cell: a SMILES string, or None/NaN for a missing one.
-        max_atoms (int): largest molecule accepted.
-
-    Returns:
-        dict[str, Any] | str: ``ogb.utils.smiles2graph``'s dict, or the error message.
-    """
-    text = smiles.strip() if isinstance(smiles, str) else ""
-    if not text:
-        return "empty SMILES"
-    try:
-        mol, _ = parse_smiles(text)
-    except SmilesError as err:
-        return str(err)
-    graph = mol_to_graph(mol)
-    if graph.num_nodes > max_atoms:
-        return f"{graph.num_nodes} atoms, more than max_atoms={max_atoms}"
-    if graph.num_nodes == 0:
-        return "no atoms"
-    misc = np.flatnonzero(graph.node_feat[:, 0] == _MISC_ELEMENT)
-    if misc.size:
-        atom = mol.GetAtomWithIdx(int(misc[0]))
-        return (
-            f"atom {atom.GetIdx()} ({atom.GetSymbol()}) is not an element of the featurizer's "
-            "vocabulary (wildcard or attachment point)"
-        )
-    return graph.to_ogb_dict()
-
-
-def _featurize_rows(smiles: Sequence[object], max_atoms: int) -> list[dict[str, Any] | str]:
-    return [featurize_row(s, max_atoms) for s in smiles]
 
 
 def _chunked(smiles: Sequence[object]) -> list[Sequence[object]]:
@@ -115,13 +78,30 @@ def _column(frame: pd.DataFrame, name: str) -> list[object]:
     return frame[name].tolist()
 
 
-def _to_data(graph: dict[str, Any]) -> Data:
+def _to_data(graph: MolGraph) -> Data:
+    ogb = graph.to_ogb_dict()
     return Data(
-        x=torch.from_numpy(graph["node_feat"]),
-        edge_index=torch.from_numpy(graph["edge_index"]),
-        edge_attr=torch.from_numpy(graph["edge_feat"]),
-        num_nodes=graph["num_nodes"],
+        x=torch.from_numpy(ogb["node_feat"]),
+        edge_index=torch.from_numpy(ogb["edge_index"]),
+        edge_attr=torch.from_numpy(ogb["edge_feat"]),
+        num_nodes=ogb["num_nodes"],
     )
+
+
+class _Scored(NamedTuple):
+    """One chunk's outcome.
+
+    Args:
+        chunk (Any): the chunk as given (a list of SMILES, or a table's frame).
+        values (np.ndarray): ``(n, width)`` float32 scores, NaN where the row failed.
+        errors (list[str]): per row its error, empty when scored.
+        warnings (list[str]): per row its warning, empty when none.
+    """
+
+    chunk: Any
+    values: np.ndarray
+    errors: list[str]
+    warnings: list[str]
 
 
 @contextlib.contextmanager
@@ -136,7 +116,7 @@ def _torch_threads(limit: int) -> Iterator[None]:
 
 
 class Predictor:
-    """A trained property model that scores SMILES, row by row errors included.
+    """A trained property model that scores SMILES, row by row errors and warnings included.
 
     Args:
         model (PropertyPredictor): the model; put in eval mode here.
@@ -151,6 +131,9 @@ class Predictor:
             torch's threads are capped at that while scoring (oversubscribed OpenMP threads
             made scoring 18x slower on a shared 2-core machine). (default: None)
         device (str | torch.device, optional): where the model runs. (default: ``"cpu"``)
+        allow_unsanitized (bool, optional): score a molecule RDKit will not sanitize (featurized
+            leniently, as for OGB's datasets) with a warning, instead of refusing it with RDKit's
+            reason. (default: False)
     """
 
     def __init__(
@@ -162,6 +145,7 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         processes: int | None = None,
         device: str | torch.device = "cpu",
+        allow_unsanitized: bool = False,
     ) -> None:
         if batch_size < 1 or max_atoms < 1:
             raise ValueError(f"batch_size ({batch_size}) and max_atoms ({max_atoms}) must be >= 1")
@@ -174,6 +158,7 @@ class Predictor:
         self.batch_size = batch_size
         self.processes = max(1, cores // 2) if processes is None else processes
         self.model_threads = max(1, cores - self.processes)
+        self.allow_unsanitized = allow_unsanitized
 
     @classmethod
     def from_checkpoint(
@@ -183,6 +168,7 @@ class Predictor:
         max_atoms: int = DEFAULT_MAX_ATOMS,
         batch_size: int = DEFAULT_BATCH_SIZE,
         processes: int | None = None,
+        allow_unsanitized: bool = False,
     ) -> Predictor:
         """Load a finetuned checkpoint folder (``<out_dir>/best``) for scoring.
 
@@ -193,6 +179,7 @@ class Predictor:
             max_atoms (int, optional): see :class:`Predictor`. (default: ``256``)
             batch_size (int, optional): see :class:`Predictor`. (default: ``64``)
             processes (int | None, optional): see :class:`Predictor`. (default: None)
+            allow_unsanitized (bool, optional): see :class:`Predictor`. (default: False)
 
         Returns:
             Predictor: ready to score.
@@ -230,7 +217,10 @@ class Predictor:
                 f"{str(err).splitlines()[0]}"
             ) from err
         device_ = resolve_device(device)
-        return cls(model, task, cfg.model.max_hops, max_atoms, batch_size, processes, device_)
+        return cls(
+            model, task, cfg.model.max_hops, max_atoms, batch_size, processes, device_,
+            allow_unsanitized,
+        )  # fmt: skip
 
     def predict(self, smiles: Sequence[str]) -> pd.DataFrame:
         """Predict every task for each SMILES.
@@ -241,14 +231,16 @@ class Predictor:
         Returns:
             pd.DataFrame: one row per SMILES in input order; one float32 column per task name
             (a probability for classification, a value in the original units for regression;
-            NaN where the row failed) and ``error`` (empty string when scored, else the reason,
-            e.g. ``cannot parse SMILES 'C1CC': unclosed ring for input: 'C1CC'``).
+            NaN where the row failed), ``error`` (empty string when scored, else the reason,
+            e.g. ``cannot parse SMILES 'C1CC': unclosed ring for input: 'C1CC'``) and
+            ``warning`` (empty string unless a molecule RDKit will not sanitize was scored under
+            ``allow_unsanitized``: then RDKit's reason).
         """
         width = self.task.num_tasks
-        runs = self._run(_chunked(smiles), list, self._predict_batch, width)
-        parts = [(values, errors) for _, values, errors in runs]
-        values = np.concatenate([v for v, _ in parts] or [np.empty((0, width), np.float32)])
-        return self._frame(values, [error for _, errors in parts for error in errors])
+        runs = list(self._run(_chunked(smiles), list, self._predict_batch, width))
+        values = np.concatenate([r.values for r in runs] or [np.empty((0, width), np.float32)])
+        errors = [error for r in runs for error in r.errors]
+        return self._frame(values, errors, [warning for r in runs for warning in r.warnings])
 
     def predict_frames(
         self, frames: Iterable[pd.DataFrame], smiles_column: str = "smiles"
@@ -264,10 +256,10 @@ class Predictor:
             one whose name the chunk already uses gets the suffix ``_pred``.
         """
         smiles_of = functools.partial(_column, name=smiles_column)
-        for frame, values, errors in self._run(
+        for frame, values, errors, warnings in self._run(
             frames, smiles_of, self._predict_batch, self.task.num_tasks
         ):
-            scored = self._frame(values, errors, taken=set(frame.columns))
+            scored = self._frame(values, errors, warnings, taken=set(frame.columns))
             yield pd.concat([frame.reset_index(drop=True), scored], axis=1)
 
     def embed(self, smiles: Sequence[str]) -> np.ndarray:
@@ -278,26 +270,32 @@ class Predictor:
 
         Returns:
             np.ndarray: ``(len(smiles), D)`` float32, in input order. A row that cannot be scored
-            (:meth:`predict`'s ``error`` says why) is all NaN.
+            (:meth:`predict`'s ``error`` says why; a molecule RDKit will not sanitize unless
+            ``allow_unsanitized``) is all NaN.
         """
         dim = self.model.encoder.dim
         runs = self._run(_chunked(smiles), list, self.model.embed, dim)
-        return np.concatenate([values for _, values, _ in runs] or [np.empty((0, dim), np.float32)])
+        return np.concatenate([r.values for r in runs] or [np.empty((0, dim), np.float32)])
 
     def _predict_batch(self, batch: GraphBatch) -> Tensor:
         return self.task.predictions(self.model(batch))
 
     def _frame(
-        self, values: np.ndarray, errors: list[str], taken: Collection[str] = ()
+        self,
+        values: np.ndarray,
+        errors: list[str],
+        warnings: list[str],
+        taken: Collection[str] = (),
     ) -> pd.DataFrame:
-        """Task columns and ``error``, each name suffixed with ``_pred`` while ``taken``."""
+        """Task columns, ``error`` and ``warning``, each suffixed with ``_pred`` while ``taken``."""
         names = []
-        for name in [*self.task.names, ERROR_COLUMN]:
+        for name in [*self.task.names, ERROR_COLUMN, WARNING_COLUMN]:
             while name in taken or name in names:
                 name += "_pred"
             names.append(name)
-        frame = pd.DataFrame(values, columns=names[:-1])
-        frame[names[-1]] = errors
+        frame = pd.DataFrame(values, columns=names[:-2])
+        frame[names[-2]] = errors
+        frame[names[-1]] = warnings
         return frame
 
     def _run(
@@ -306,17 +304,46 @@ class Predictor:
         smiles_of: Callable[[Any], list[object]],
         score: Callable[[GraphBatch], Tensor],
         width: int,
-    ) -> Iterator[tuple[Any, np.ndarray, list[str]]]:
-        """Per chunk: the chunk, its ``(n, width)`` float32 scores (NaN where failed), errors."""
-        with _FeaturizePool(self.processes, self.max_atoms) as pool:
-            for chunk, graphs in pool.featurize(chunks, smiles_of):
-                errors = [g if isinstance(g, str) else "" for g in graphs]
-                good = [i for i, g in enumerate(graphs) if not isinstance(g, str)]
-                values = np.full((len(graphs), width), np.nan, dtype=np.float32)
-                if good:
-                    with _torch_threads(self.model_threads):
-                        values[good] = self._score([_to_data(graphs[i]) for i in good], score)
-                yield chunk, values, errors
+    ) -> Iterator[_Scored]:
+        """Featurize and score chunk by chunk: ``width`` float32 values per row, NaN if failed."""
+        for chunk, graphs in self._featurize(chunks, smiles_of):
+            errors = [str(g) if isinstance(g, SmilesError) else "" for g in graphs]
+            warnings = [
+                unsanitized_message(g.unsanitized) if isinstance(g, MolGraph) and g.unsanitized
+                else "" for g in graphs
+            ]  # fmt: skip
+            good = [i for i, g in enumerate(graphs) if isinstance(g, MolGraph)]
+            values = np.full((len(graphs), width), np.nan, dtype=np.float32)
+            if good:
+                with _torch_threads(self.model_threads):
+                    values[good] = self._score([_to_data(graphs[i]) for i in good], score)
+            for i in np.flatnonzero(~np.isfinite(values[good]).all(axis=1)):
+                # an empty score always comes with its reason: NaN or inf is no prediction
+                values[good[i]] = np.nan
+                errors[good[i]] = NON_FINITE
+            yield _Scored(chunk, values, errors, warnings)
+
+    def _featurize(
+        self, chunks: Iterable[Any], smiles_of: Callable[[Any], list[object]]
+    ) -> Iterator[tuple[Any, list[MolGraph | SmilesError]]]:
+        """Yield each chunk with its graphs or errors, the next chunk featurized meanwhile.
+
+        Worker processes run when the first chunk holds ``MIN_POOL_SIZE`` SMILES or more; a
+        whole chunk (the first one's size) is then in flight while this one is scored.
+        """
+        chunks = iter(chunks)
+        first = next(chunks, None)
+        if first is None:
+            return
+        size = len(smiles_of(first))
+        workers = self.processes if size >= MIN_POOL_SIZE else 0
+        mine, theirs = itertools.tee(itertools.chain([first], chunks))
+        graphs = featurize_chunks(
+            map(smiles_of, theirs), workers, window=size, max_atoms=self.max_atoms,
+            allow_unsanitized=self.allow_unsanitized,
+        )  # fmt: skip
+        with contextlib.closing(graphs):
+            yield from zip(mine, graphs, strict=True)
 
     @torch.inference_mode()
     def _score(self, graphs: list[Data], score: Callable[[GraphBatch], Tensor]) -> np.ndarray:
@@ -341,52 +368,9 @@ class Predictor:
         return (
             f"{self.__class__.__name__}(tasks={self.task.names}, type={self.task.task_type!r}, "
             f"max_atoms={self.max_atoms}, batch_size={self.batch_size}, "
-            f"processes={self.processes}, device={str(self.device)!r})"
+            f"processes={self.processes}, device={str(self.device)!r}, "
+            f"allow_unsanitized={self.allow_unsanitized})"
         )
-
-
-class _FeaturizePool:
-    """Featurize chunks of SMILES one chunk ahead, in a process pool when the chunk is large."""
-
-    def __init__(self, processes: int, max_atoms: int) -> None:
-        self.processes = processes
-        self.max_atoms = max_atoms
-        self.pool: Pool | None = None
-
-    def __enter__(self) -> _FeaturizePool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-
-    def featurize(
-        self, chunks: Iterable[Any], smiles_of: Callable[[Any], list[object]]
-    ) -> Iterator[tuple[Any, list[dict[str, Any] | str]]]:
-        """Yield each chunk with its graphs or errors, the next chunk already submitted."""
-        pending = None
-        for chunk in chunks:
-            submitted = (chunk, self._submit(smiles_of(chunk)))
-            if pending is not None:
-                yield pending[0], _collect(pending[1])
-            pending = submitted
-        if pending is not None:
-            yield pending[0], _collect(pending[1])
-
-    def _submit(self, smiles: list[object]) -> AsyncResult | list[dict[str, Any] | str]:
-        if self.processes < 1 or len(smiles) < _MIN_POOL_SIZE:
-            return _featurize_rows(smiles, self.max_atoms)
-        if self.pool is None:
-            self.pool = multiprocessing.Pool(self.processes)
-        parts = [smiles[i : i + _POOL_CHUNK] for i in range(0, len(smiles), _POOL_CHUNK)]
-        return self.pool.starmap_async(_featurize_rows, [(p, self.max_atoms) for p in parts])
-
-
-def _collect(pending: AsyncResult | list[dict[str, Any] | str]) -> list[dict[str, Any] | str]:
-    if isinstance(pending, AsyncResult):
-        return [graph for part in pending.get() for graph in part]
-    return pending
 
 
 @dataclass
@@ -396,12 +380,28 @@ class Summary:
     Args:
         predicted (int): rows scored.
         failed (int): rows with an error.
-        first_failures (list[str]): up to ``MAX_SHOWN_FAILURES`` ``row N of FILE: reason``.
+        warned (int): rows scored with a warning (molecules RDKit will not sanitize, scored
+            under ``allow_unsanitized``).
+        first_failures (list[str]): up to ``MAX_SHOWN_FAILURES`` ``row N of FILE: reason``
+            (``--smiles #N: reason`` for SMILES given as arguments).
     """
 
     predicted: int = 0
     failed: int = 0
+    warned: int = 0
     first_failures: list[str] = field(default_factory=list)
+
+
+def table_rows(name: str) -> Callable[[int], str]:
+    """Name a table's data rows in failure lines, by the line a text editor shows.
+
+    Args:
+        name (str): the table's name, e.g. its path.
+
+    Returns:
+        Callable[[int], str]: 0-based data row to ``row N of NAME`` (the header is line 1).
+    """
+    return lambda index: f"row {file_row(index):,} of {name}"
 
 
 def read_chunks(
@@ -467,47 +467,50 @@ def write_predictions(
     frames: Iterable[pd.DataFrame],
     destination: str,
     smiles_column: str = "smiles",
-    source_name: str = "input",
+    where: Callable[[int], str] | None = None,
 ) -> Summary:
     """Score a table chunk by chunk and write every row with its predictions, in order.
 
-    Each output row is its input row (all columns, as text) followed by the task columns and
-    ``error`` (see :meth:`Predictor.predict_frames`). A file is written to a temporary file in its
-    folder and renamed once complete, so a crash never leaves a partial table under the
-    destination's name; ``-`` writes to stdout as it goes.
+    Each output row is its input row (all columns, as text) followed by the task columns,
+    ``error`` and ``warning`` (see :meth:`Predictor.predict_frames`). A file is written to a
+    temporary file in its folder and renamed once complete, so a crash never leaves a partial
+    table under the destination's name; ``-`` writes to stdout as it goes.
 
     Args:
         predictor (Predictor): the model.
         frames (Iterable[pd.DataFrame]): the table's chunks, e.g. from :func:`read_chunks`.
         destination (str): output csv/tsv path (compressed by extension), or ``-``.
         smiles_column (str, optional): the SMILES column. (default: ``"smiles"``)
-        source_name (str, optional): the input's name in failure lines. (default: ``"input"``)
+        where (Callable[[int], str] | None, optional): names the data row at a 0-based index
+            in failure lines; None: ``table_rows("input")``, ``row N of input``. (default: None)
 
     Returns:
-        Summary: rows predicted and failed, and the first failures.
+        Summary: rows predicted, failed and warned about, and the first failures.
 
     Raises:
         DataError: the destination cannot be written, or the input cannot be read (the
             destination is then left as it was).
+        GraphsepError: a featurization worker process died (the destination is left as it was).
     """
-    summary = Summary()
-    error_column = None
+    summary, where = Summary(), where or table_rows("input")
     with _output(destination) as write:
         for out in predictor.predict_frames(frames, smiles_column):
-            error_column = error_column or out.columns[-1]  # "error", or "error_pred" on a clash
-            _count(summary, out[error_column], source_name)
+            # the last two columns: "error" and "warning", or with "_pred" on a name clash
+            _count(summary, out.iloc[:, -2].to_numpy(), out.iloc[:, -1].to_numpy(), where)
             write(out)
     return summary
 
 
-def _count(summary: Summary, errors: pd.Series, source_name: str) -> None:
+def _count(
+    summary: Summary, errors: np.ndarray, warnings: np.ndarray, where: Callable[[int], str]
+) -> None:
     offset = summary.predicted + summary.failed
-    failed = np.flatnonzero(errors.to_numpy() != "")
+    failed = np.flatnonzero(errors != "")
     for i in failed[: MAX_SHOWN_FAILURES - len(summary.first_failures)]:
-        row = file_row(offset + int(i))
-        summary.first_failures.append(f"row {row:,} of {source_name}: {errors.iloc[i]}")
+        summary.first_failures.append(f"{where(offset + int(i))}: {errors[i]}")
     summary.failed += len(failed)
     summary.predicted += len(errors) - len(failed)
+    summary.warned += int(np.count_nonzero((warnings != "") & (errors == "")))
 
 
 class _TableWriter:
@@ -579,7 +582,7 @@ def predict_table(
         raise DataError(f"the output {destination} is the input file: choose another output")
     frames = read_chunks(source, smiles_column, chunk_size)
     name = "stdin" if source == "-" else source
-    return write_predictions(predictor, frames, destination, smiles_column, name)
+    return write_predictions(predictor, frames, destination, smiles_column, table_rows(name))
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 import urllib.error
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ogb.utils import smiles2graph
 from graphsep.cli import main
 from graphsep.data import build as build_module
 from graphsep.data.build import build_dataset, ogb_master
-from graphsep.data.featurize import SmilesError, parse_smiles, smiles_to_graph
+from graphsep.data.featurize import SmilesError, featurize
 from graphsep.data.ogb_loading import allow_pyg_in_torch_load, load_ogb_dataset, load_split
 from graphsep.data.recipes import list_recipes, load_recipe
 from graphsep.data.split import random_split
@@ -105,17 +106,25 @@ def test_test_set_positives_match_ogb(built, name: str, positives: int) -> None:
     assert int(dataset.y[load_split(dataset)["test"]].sum()) == positives
 
 
-def test_molhiv_keeps_every_graph_and_ogb_split(built, moleculenet: Path) -> None:
+def test_molhiv_keeps_every_graph_and_ogb_split(built, moleculenet: Path, ogb_root: Path) -> None:
     dataset = built("ogbg-molhiv")
     assert len(dataset) == 41127
     assert split_sizes(dataset) == OGB_SPLIT_SIZES["ogbg-molhiv"]
     assert int(dataset.y[load_split(dataset)["test"]].sum()) == 130
     smiles = source_table(moleculenet, "ogbg-molhiv").smiles
     for row in HIV_UNSANITIZABLE:
-        assert not parse_smiles(smiles[row])[1]
-        expected = smiles_to_graph(smiles[row])
+        graph = featurize(smiles[row])
+        assert graph.unsanitized.startswith("Explicit valence for atom #")
+        with pytest.raises(SmilesError, match="^RDKit will not sanitize the molecule: Explicit"):
+            featurize(smiles[row], allow_unsanitized=False)  # as predict refuses them
+        expected = graph.to_ogb_dict()
         assert torch.equal(dataset[row].x, torch.from_numpy(expected["node_feat"]))
         assert torch.equal(dataset[row].edge_index, torch.from_numpy(expected["edge_index"]))
+    # the build's report lists them: line of the file, SMILES, RDKit's reason
+    listed = pd.read_csv(ogb_root / "ogbg_molhiv" / "unsanitized_rows.csv")
+    assert listed["row"].tolist() == [row + 2 for row in HIV_UNSANITIZABLE]
+    assert listed["smiles"].tolist() == [smiles[row] for row in HIV_UNSANITIZABLE]
+    assert listed["reason"].str.startswith("Explicit valence for atom #").all()
 
 
 @pytest.mark.parametrize("name", ["ogbg-molhiv", "ogbg-molbbbp", "ogbg-moltox21"])
@@ -227,9 +236,47 @@ def test_unknown_recipe_key(tmp_path: Path) -> None:
 
 def test_unparseable_smiles_carries_rdkit_reason() -> None:
     with pytest.raises(SmilesError, match="unclosed ring") as err:
-        parse_smiles("C1CC")
+        featurize("C1CC")
     assert err.value.smiles == "C1CC"
     assert "unclosed ring" in err.value.reason
+
+
+@pytest.mark.parametrize(
+    ("smiles", "reason"),
+    [
+        ("", "empty SMILES"),
+        (None, "empty SMILES"),
+        # RDKit reads up to whitespace and takes the rest as a name or CXSMILES: a shorter molecule
+        ("CC O", "whitespace inside SMILES 'CC O' at position 3"),
+        ("C\tC", "whitespace inside SMILES 'C\\tC' at position 2"),
+        ("CC\nO", "whitespace inside SMILES 'CC\\nO' at position 3"),
+        ("CCO |$;;$|", "whitespace inside SMILES 'CCO |$;;$|' at position 4"),
+        ("c1ccccc1 benzene", "whitespace inside SMILES 'c1ccccc1 benzene' at position 9"),
+        # RDKit stops at a NUL and drops control or non-ASCII characters at either end
+        ("CCO\x00C", "character '\\x00' at position 4 of 'CCO\\x00C' is not SMILES"),
+        ("\u200bCCO", "character '\\u200b' at position 1 of '\\u200bCCO' is not SMILES"),
+        ("CCOé", "character 'é' at position 4 of 'CCOé' is not SMILES (printable ASCII only)"),
+        ("CCO!x", "cannot parse SMILES 'CCO!x': syntax error while parsing: CCO!x"),
+        ("CC|", "cannot parse SMILES 'CC|': syntax error while parsing: CC|"),
+        ("*CC", "atom 0 (*) is not an element of the featurizer's vocabulary (wildcard or "
+         "attachment point)"),
+        ("CC[*:1]", "atom 2 (*) is not an element of the featurizer's vocabulary"),
+    ],
+)  # fmt: skip
+def test_smiles_that_give_no_graph_get_one_reason(smiles, reason) -> None:
+    with pytest.raises(SmilesError) as err:
+        featurize(smiles)
+    assert str(err.value).startswith(reason)
+
+
+def test_a_molecule_rdkit_will_not_sanitize_is_kept_with_its_reason_unless_refused() -> None:
+    reason = "Explicit valence for atom # 0 C, 5, is greater than permitted"
+    graph = featurize(" C(C)(C)(C)(C)C ", max_atoms=6)  # a cell's own spaces are stripped
+    assert (graph.num_nodes, graph.unsanitized) == (6, reason)
+    with pytest.raises(SmilesError, match=f"^RDKit will not sanitize the molecule: {reason}$"):
+        featurize("C(C)(C)(C)(C)C", allow_unsanitized=False)
+    with pytest.raises(SmilesError, match="^6 atoms, more than max_atoms=5$"):
+        featurize("C(C)(C)(C)(C)C", max_atoms=5)
 
 
 def test_build_fails_on_unparseable_row(tmp_path: Path) -> None:
@@ -241,6 +288,39 @@ def test_build_fails_on_unparseable_row(tmp_path: Path) -> None:
     ):
         build_dataset("assay", table, tmp_path / "root", task_type="regression", progress=False)
     assert not (tmp_path / "root" / "assay").exists()
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("CC O", "whitespace inside SMILES 'CC O' at position 3"),
+        ("*CCO", "atom 0 (*) is not an element of the featurizer's vocabulary"),
+    ],
+)
+def test_build_refuses_rows_that_are_not_smiles_or_hold_a_wildcard(tmp_path, cell, reason) -> None:
+    table = write_table(tmp_path / "assay.csv", f"smiles,y\nCCO,1.5\n{cell},2.0\nCCN,3.0\n")
+    with pytest.raises(DataError, match=rf"^row 3 of .*assay\.csv: {re.escape(reason)}"):
+        build_dataset("assay", table, tmp_path / "root", task_type="regression", progress=False)
+    folder = build_dataset("assay", table, tmp_path / "root", task_type="regression",
+                           split="random", skip_invalid=True, progress=False)  # fmt: skip
+    skipped = pd.read_csv(folder / "skipped_rows.csv", keep_default_na=False)
+    assert skipped.values.tolist()[0][:2] == [3, cell]
+    assert skipped["reason"][0].startswith(reason)
+    assert load_ogb_dataset("assay", tmp_path / "root").y.flatten().tolist() == [1.5, 3.0]
+
+
+def test_build_keeps_and_lists_rows_rdkit_will_not_sanitize(tmp_path: Path, caplog) -> None:
+    table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1.5\nC(C)(C)(C)(C)C,2.0\nCCN,3\n")
+    with caplog.at_level("INFO"):
+        folder = build_dataset("assay", table, tmp_path, task_type="regression", split="random",
+                               progress=False)  # fmt: skip
+    listed = pd.read_csv(folder / "unsanitized_rows.csv")
+    assert listed.values.tolist() == [
+        [3, "C(C)(C)(C)(C)C", "Explicit valence for atom # 0 C, 5, is greater than permitted"]
+    ]
+    assert "1 rows RDKit will not sanitize were featurized leniently" in caplog.text
+    assert "(rows 3 of" in caplog.text
+    assert load_ogb_dataset("assay", tmp_path).y.flatten().tolist() == [1.5, 2.0, 3.0]
 
 
 def test_skip_invalid_reports_rows_and_loads(tmp_path: Path) -> None:

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from graphsep import predict as predict_module
 from graphsep.cli import main
 from graphsep.config import load_config
 from graphsep.data.build import build_dataset
+from graphsep.errors import GraphsepError
+from graphsep.parallel import bounded_map
 from graphsep.predict import Predictor
 from graphsep.training.checkpoint import CheckpointError
 from graphsep.training.data import BUNDLED
@@ -73,6 +81,7 @@ def test_round_trip_keeps_rows_columns_and_order(checkpoint, tmp_path, capsys):
         "smiles": [SMALL, "C1CC", "", LARGER[0], "*CC"],
         "note": ["x,y", "", "NA", "1.50", "z"],
         "p_np": ["1", "0", "", "1", "0"],  # a label column named like the task
+        "warning": ["", "", "", "toxic", ""],  # and one named like an output column
     })  # fmt: skip
     source, out = tmp_path / "in.csv", tmp_path / "out.csv"
     table.to_csv(source, index=False)
@@ -82,9 +91,12 @@ def test_round_trip_keeps_rows_columns_and_order(checkpoint, tmp_path, capsys):
                  "--output", str(out)]) == 0  # fmt: skip
 
     scored = read_out(out)
-    assert list(scored.columns) == ["id", "smiles", "note", "p_np", "p_np_pred", "error"]
+    assert list(scored.columns) == [
+        "id", "smiles", "note", "p_np", "warning", "p_np_pred", "error", "warning_pred",
+    ]  # fmt: skip
     pd.testing.assert_frame_equal(scored[table.columns], table)
     assert scored["error"][[0, 3]].tolist() == ["", ""]
+    assert scored["warning_pred"].tolist() == [""] * 5
     assert all(0 < float(p) < 1 for p in scored["p_np_pred"][[0, 3]])
     assert scored["p_np_pred"][[1, 2, 4]].tolist() == ["", "", ""]
     assert scored["error"][1] == "cannot parse SMILES 'C1CC': unclosed ring for input: 'C1CC'"
@@ -106,8 +118,8 @@ def test_pipeline_through_a_subprocess(checkpoint):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "smiles,name,p_np,error"
-    assert lines[1].startswith(f"{SMALL},ethanol,0.") and lines[1].endswith(",")
+    assert lines[0] == "smiles,name,p_np,error,warning"
+    assert lines[1].startswith(f"{SMALL},ethanol,0.") and lines[1].endswith(",,")
     assert lines[2].startswith("C1CC,broken,,cannot parse SMILES")
     assert "1 predicted, 1 failed" in done.stderr
 
@@ -115,7 +127,7 @@ def test_pipeline_through_a_subprocess(checkpoint):
 def test_smiles_arguments_print_predictions(checkpoint, capsys):
     assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", SMALL, "c1ccccc1O"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "smiles,p_np,error"
+    assert out[0] == "smiles,p_np,error,warning"
     assert [line.split(",")[0] for line in out[1:]] == [SMALL, "c1ccccc1O"]
 
 
@@ -133,25 +145,69 @@ def test_salts_charges_stereo_hydrogens_nh_isotopes_are_scored(predictor):
     assert scored["p_np"].between(0, 1).all()
 
 
+BAD_ROWS = {  # cell: its error, the same from every route (build, corpus, predict)
+    None: "empty SMILES",
+    float("nan"): "empty SMILES",
+    "  ": "empty SMILES",
+    "C1CC": "cannot parse SMILES 'C1CC': unclosed ring for input: 'C1CC'",
+    LARGER[0]: "15 atoms, more than max_atoms=5",
+    "[*:1]CC": "atom 0 (*) is not an element of the featurizer's vocabulary (wildcard or "
+    "attachment point)",
+    "CC O": "whitespace inside SMILES 'CC O' at position 3",  # RDKit alone would score ethane
+    "[NH4]": "RDKit will not sanitize the molecule: Explicit valence for atom # 0 N, 4, is "
+    "greater than permitted",
+}
+
+
 def test_bad_rows_get_reasons_and_nan(checkpoint):
     small = Predictor.from_checkpoint(checkpoint, device="cpu", max_atoms=5)
-    cells = [SMALL, None, float("nan"), "  ", "C1CC", LARGER[0], "[*:1]CC", "[NH4]"]
+    cells = [SMALL, *BAD_ROWS]
     scored = small.predict(cells)
-    assert scored["error"].tolist() == [
-        "",
-        "empty SMILES",
-        "empty SMILES",
-        "empty SMILES",
-        "cannot parse SMILES 'C1CC': unclosed ring for input: 'C1CC'",
-        "15 atoms, more than max_atoms=5",
-        "atom 0 (*) is not an element of the featurizer's vocabulary (wildcard or attachment "
-        "point)",
-        "",  # nitrogen with valence 4: RDKit refuses to sanitize it; featurized leniently
-    ]
-    assert scored["p_np"].isna().tolist() == [False, *[True] * 6, False]
+    assert scored["error"].tolist() == ["", *BAD_ROWS.values()]
+    assert scored["warning"].tolist() == [""] * len(cells)
+    assert scored["p_np"].isna().tolist() == [False, *[True] * len(BAD_ROWS)]
     embedded = small.embed(cells)
     assert embedded.shape == (len(cells), 32)
-    assert np.isnan(embedded).all(1).tolist() == [False, *[True] * 6, False]
+    assert np.isnan(embedded).all(1).tolist() == [False, *[True] * len(BAD_ROWS)]
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_molecule_rdkit_will_not_sanitize_is_refused_unless_allowed(checkpoint, capsys, allow):
+    reason = "Explicit valence for atom # 0 C, 5, is greater than permitted"
+    argv = ["predict", "--checkpoint", str(checkpoint), "--smiles", SMALL, "C(C)(C)(C)(C)C"]
+    assert main([*argv, "--allow-unsanitized"] if allow else argv) == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    assert list(out.columns) == ["smiles", "p_np", "error", "warning"]
+    refusal = f"RDKit will not sanitize the molecule: {reason}"
+    expected = ["", refusal] if allow else [refusal, ""]
+    assert out[["error", "warning"]].values.tolist()[1] == expected
+    assert (out["p_np"][1] != "") == allow  # scored only when allowed
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu", allow_unsanitized=allow)
+    assert np.isnan(predictor.embed(["C(C)(C)(C)(C)C"])).all() != allow
+
+
+def test_a_non_finite_model_output_is_an_error_not_an_empty_score(checkpoint, tmp_path):
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    with torch.no_grad():
+        predictor.model.head.net[-1].bias.fill_(float("nan"))  # as weights that overflowed
+    scored = predictor.predict([SMALL, "C1CC"])
+    assert scored["p_np"].isna().all()
+    assert scored["error"][0] == "the model produced a non-finite value"
+    assert scored["error"][1].startswith("cannot parse SMILES")
+    out = tmp_path / "out.csv"
+    frames = [pd.DataFrame({"smiles": [SMALL, "CCN"]})]
+    summary = predict_module.write_predictions(predictor, frames, str(out))
+    assert (summary.predicted, summary.failed) == (0, 2)
+    assert read_out(out)["error"].tolist() == ["the model produced a non-finite value"] * 2
+
+
+@pytest.mark.parametrize("smiles", [["C", "X"], ["C", "--smiles", "X"]])
+def test_each_smiles_argument_is_scored_and_named(checkpoint, capsys, smiles):
+    assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", *smiles]) == 0
+    captured = capsys.readouterr()
+    assert pd.read_csv(io.StringIO(captured.out))["smiles"].tolist() == ["C", "X"]
+    assert "graphsep: --smiles #2: cannot parse SMILES 'X'" in captured.err
+    assert "1 predicted, 1 failed" in captured.err
 
 
 def test_chunks_and_pool_give_the_same_rows(predictor, checkpoint, tmp_path, monkeypatch):
@@ -159,7 +215,7 @@ def test_chunks_and_pool_give_the_same_rows(predictor, checkpoint, tmp_path, mon
     source = tmp_path / "in.csv"
     pd.DataFrame({"smiles": smiles}).to_csv(source, index=False)
     reference = predictor.predict(smiles)
-    monkeypatch.setattr(predict_module, "_MIN_POOL_SIZE", 1)  # a worker pool for tiny chunks
+    monkeypatch.setattr(predict_module, "MIN_POOL_SIZE", 1)  # a worker pool for tiny chunks
     pooled = Predictor.from_checkpoint(checkpoint, device="cpu", processes=1)
     summary = predict_module.predict_table(pooled, str(source), str(tmp_path / "o.csv"),
                                            chunk_size=3)  # fmt: skip
@@ -262,3 +318,70 @@ def test_nothing_scored_is_an_error(checkpoint, capsys):
     assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", "C1CC", "xyz"]) == 2
     err = capsys.readouterr().err
     assert "0 predicted, 2 failed" in err and "no molecule could be scored" in err
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """Fail, instead of hanging the suite, when the block takes longer than ``seconds``."""
+
+    def expire(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    before = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+
+
+def double_or_die(item: int) -> int:
+    if item == 5:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+    return 2 * item
+
+
+def test_a_killed_worker_stops_the_parallel_map_with_one_line():
+    with deadline(60):
+        assert list(bounded_map(double_or_die, [3, 1, 2], processes=2, window=1)) == [6, 2, 4]
+        with pytest.raises(GraphsepError, match="^featurization stopped: a worker process died"):
+            list(bounded_map(double_or_die, range(20), processes=2))
+
+
+def graphsep_workers(parent: int) -> list[int]:
+    """Worker processes of a running ``graphsep`` command (its children that run graphsep)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == parent and b"graphsep.cli" in (stat.parent / "cmdline").read_bytes():
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds workers through /proc")
+def test_a_killed_featurization_worker_stops_predict_and_writes_nothing(checkpoint, tmp_path):
+    smiles = pd.read_csv(BUNDLED["ogbg-molbbbp"])["smiles"].tolist()  # 2,039: a worker pool
+    out = tmp_path / "scored.csv"
+    command = [sys.executable, "-m", "graphsep.cli", "predict", "--checkpoint", str(checkpoint),
+               "--input", "-", "--output", str(out), "--chunk-size", "2000"]  # fmt: skip
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
+    try:
+        # more than pandas reads in one block, so that the first chunks reach the workers
+        proc.stdin.write("smiles\n" + "\n".join(smiles * 3) + "\n")
+        proc.stdin.flush()
+        with deadline(60):
+            while not (workers := graphsep_workers(proc.pid)):
+                time.sleep(0.1)
+        os.kill(workers[0], signal.SIGKILL)
+        # stdin is still open: the rows sent after the kill need the dead pool
+        _, err = proc.communicate("\n".join(smiles) + "\n", timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("graphsep: error: featurization stopped: a worker process died")
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary file left

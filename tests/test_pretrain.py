@@ -11,7 +11,7 @@ from torch_geometric.data import Data
 import train
 from graphsep.config import load_config
 from graphsep.data.collate import collate_chunks, collate_graphs
-from graphsep.data.featurize import smiles_to_graph
+from graphsep.data.featurize import featurize
 from graphsep.nn.model import GraphTransformer
 from graphsep.pretrain.corpus import PretrainCorpus, build_cache, cache_folder, load_corpus
 from graphsep.pretrain.heads import atom_feature_weights, reconstruction_loss
@@ -320,9 +320,9 @@ def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
     bad = [line.split("\t")[:3] for line in report[1:]]
     assert bad == [[str(csv), "3", "C1CC"], [str(csv), "4", ""], [str(smi), "3", "not_a_smiles"],
                    [str(smi), "5", "C" * 30]]  # fmt: skip
-    assert "more than pretrain.max_atoms=20" in report[-1]
+    assert report[-1].endswith("30 atoms, more than max_atoms=20")
     for index, smiles in enumerate(["CCO", "c1ccccc1O", "CC(=O)O", "[Na+].[Cl-]"]):
-        want, got = smiles_to_graph(smiles), corpus[index]
+        want, got = featurize(smiles).to_ogb_dict(), corpus[index]
         assert torch.equal(got.x, torch.from_numpy(want["node_feat"]))
         assert torch.equal(got.edge_index, torch.from_numpy(want["edge_index"]))
         assert torch.equal(got.edge_attr, torch.from_numpy(want["edge_feat"]))
@@ -333,6 +333,25 @@ def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
     (folder / "manifest.json").unlink()
     (folder / "shard-00001.pt").unlink()
     assert build_cache([csv, smi], cfg.pretrain, folder, progress=False) == corpus.manifest
+
+
+def test_the_corpus_keeps_and_skips_molecules_by_the_one_rule_set(tmp_path):
+    csv = tmp_path / "corpus.csv"
+    csv.write_text("SMILES\nCCO\n*CC\nCC O\nC(C)(C)(C)(C)C\nCC[*:1]\n")
+    cfg = load_config(None, ["mode=pretrain", f"pretrain.corpus=[{csv}]", "pretrain.num_workers=1",
+                             f"pretrain.cache_dir={tmp_path / 'cache'}"])  # fmt: skip
+    corpus = load_corpus(cfg.pretrain, progress=False)
+    # a molecule RDKit will not sanitize is kept, featurized leniently as for OGB's datasets
+    assert corpus.sizes.tolist() == [3, 6]
+    assert torch.equal(corpus[1].x, torch.from_numpy(featurize("C(C)(C)(C)(C)C").node_feat))
+    reasons = [line.split("\t") for line in corpus.report.read_text().splitlines()[1:]]
+    assert [(r[1], r[3]) for r in reasons] == [
+        ("3", "atom 0 (*) is not an element of the featurizer's vocabulary (wildcard or "
+              "attachment point)"),
+        ("4", "whitespace inside SMILES 'CC O' at position 3"),
+        ("6", "atom 2 (*) is not an element of the featurizer's vocabulary (wildcard or "
+              "attachment point)"),
+    ]  # fmt: skip
 
 
 def test_a_corrupt_gzip_corpus_is_named(tmp_path, capsys):

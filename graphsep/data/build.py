@@ -12,6 +12,11 @@ The folder this writes is read by OGB's own ``PygGraphPropPredDataset`` (ogb 1.3
         graphsep_meta.json                          OGB's meta_dict and how it was built
         skipped_rows.csv                            with skip_invalid only: row (file line),
                                                     smiles, reason
+        unsanitized_rows.csv                        rows RDKit will not sanitize, featurized
+                                                    leniently as OGB kept them: row, smiles,
+                                                    RDKit's reason
+
+Which SMILES give a graph, and every reason, is :func:`graphsep.data.featurize.featurize`'s.
 
 It is written into a hidden temporary sibling and renamed into place, so a killed build never
 leaves a folder that loads as a dataset.
@@ -44,6 +49,7 @@ logger = logging.getLogger(__name__)
 RELEASE_FILE = "RELEASE_v1.txt"
 META_FILE = "graphsep_meta.json"
 SKIPPED_FILE = "skipped_rows.csv"
+UNSANITIZED_FILE = "unsanitized_rows.csv"
 
 # gzip without a timestamp: the same table builds byte-identical files.
 _GZIP = {"method": "gzip", "compresslevel": 6, "mtime": 0}
@@ -209,8 +215,10 @@ def build_dataset(
             ``"regression"``; required without a recipe. (default: None)
         split (str): ``"scaffold"`` (OGB's) or ``"random"``. (default: ``"scaffold"``)
         seed (int): seed of the random split. (default: 0)
-        skip_invalid (bool): skip unparseable SMILES, listing them in ``skipped_rows.csv``
-            beside the dataset, instead of failing. (default: False)
+        skip_invalid (bool): skip SMILES that give no graph (unparseable, not SMILES text, a
+            wildcard atom, ...), listing them in ``skipped_rows.csv`` beside the dataset,
+            instead of failing. Molecules RDKit will not sanitize are kept, featurized leniently
+            as OGB did, and listed in ``unsanitized_rows.csv``. (default: False)
         processes (int | None): featurization processes, None = all cores. (default: None)
         progress (bool): show a progress bar. (default: True)
 
@@ -218,8 +226,9 @@ def build_dataset(
         Path: the dataset folder.
 
     Raises:
-        DataError: bad table, recipe, name or arguments, a root folder in the way, or an
-            unparseable SMILES (row, SMILES and RDKit's reason) without ``skip_invalid``.
+        DataError: bad table, recipe, name or arguments, a root folder in the way, or a SMILES
+            that gives no graph (row, SMILES and reason) without ``skip_invalid``.
+        GraphsepError: a featurization worker process died; nothing is written.
     """
     spec = resolve_spec(name, source, smiles_column, label_columns, task_type, split)
     folder = Path(root) / dataset_dir_name(name)
@@ -277,7 +286,8 @@ def _featurize_rows(
 ) -> tuple[np.ndarray, list[MolGraph], list[tuple[int, str, str]]]:
     """Featurize the rows OGB keeps: their 0-based indices, graphs and the skipped rows."""
     rows = np.setdiff1d(np.arange(len(table)), spec.drop_rows)
-    results = featurize_many([table.smiles[i] for i in rows], processes, progress)
+    smiles = [table.smiles[i] for i in rows]
+    results = featurize_many(smiles, processes, progress, scaffold=True)
     skipped = _bad_rows(table, rows, results, skip_invalid)
     keep = [i for i, r in enumerate(results) if isinstance(r, MolGraph)]
     if not keep:
@@ -288,7 +298,7 @@ def _featurize_rows(
 def _bad_rows(
     table: SmilesTable, rows: np.ndarray, results: list, skip_invalid: bool
 ) -> list[tuple[int, str, str]]:
-    """List ``(file row, smiles, reason)`` per unparseable SMILES; raise unless skipping."""
+    """List ``(file row, smiles, reason)`` per SMILES that gave no graph; raise unless skipping."""
     bad = [
         (file_row(int(row)), r.smiles, r.reason)
         for row, r in zip(rows, results, strict=True)
@@ -298,11 +308,11 @@ def _bad_rows(
         row, smiles, reason = bad[0]
         more = f" ({len(bad) - 1} more such rows)" if len(bad) > 1 else ""
         raise DataError(
-            f"row {row} of {table.path}: cannot parse SMILES {smiles!r}: {reason}{more}; "
+            f"row {row} of {table.path}: {reason}{more}; "
             "skip_invalid (--skip-invalid) skips and lists them"
         )
     if bad:
-        logger.warning("%s: skipped %d unparseable rows", table.path, len(bad))
+        logger.warning("%s: skipped %d rows that gave no graph", table.path, len(bad))
     return bad
 
 
@@ -356,22 +366,30 @@ def _write_reports(
     graphs: list[MolGraph],
     skipped: list[tuple[int, str, str]],
 ) -> None:
-    """Write ``graphsep_meta.json`` and, if rows were skipped, ``skipped_rows.csv``."""
-    lenient = [int(r) for r, g in zip(rows, graphs, strict=True) if not g.sanitized]
+    """Write ``graphsep_meta.json`` and the lists of skipped and of unsanitized rows."""
+    lenient = [(int(r), g) for r, g in zip(rows, graphs, strict=True) if g.unsanitized]
     if lenient:
+        unsanitized = [(file_row(r), table.smiles[r], g.unsanitized) for r, g in lenient]
+        shown = ", ".join(str(row) for row, _, _ in unsanitized[:10])
         logger.info(
-            "%s: %d SMILES RDKit would not sanitize, featurized leniently (mol_id %s)",
+            "%s: %d rows RDKit will not sanitize were featurized leniently, as OGB kept them "
+            "(rows %s%s of %s); listed with RDKit's reasons in %s",
             spec.name,
             len(lenient),
-            lenient,
+            shown,
+            ", ..." if len(lenient) > 10 else "",
+            table.path,
+            UNSANITIZED_FILE,
         )
+        frame = pd.DataFrame(unsanitized, columns=["row", "smiles", "reason"])
+        frame.to_csv(folder / UNSANITIZED_FILE, index=False)
     build = {
         "source": str(spec.source),
         "graphsep_version": __version__,
         "seed": seed,
         "num_graphs": len(graphs),
         "skipped_rows": len(skipped),
-        "unsanitizable_mol_ids": lenient,
+        "unsanitizable_mol_ids": [r for r, _ in lenient],
     }
     meta = {"meta_dict": _meta_dict(spec, table), "build": build}
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")

@@ -2,9 +2,9 @@
 
 The corpus is one or many files: csv or tsv with a SMILES column, or ``.smi`` (first field of
 each line), each optionally gzipped. Rows stream through in shards of ``shard_size``; each
-worker parses and featurizes a shard (RDKit through OGB's feature functions, the lenient route
-of :func:`graphsep.data.featurize.parse_smiles` included) and writes it as one file of compact
-integer tensors:
+worker parses and featurizes a shard (:func:`graphsep.data.featurize.featurize`, the routine
+dataset building and prediction use, its lenient route for molecules RDKit will not sanitize
+included) and writes it as one file of compact integer tensors:
 
 ==============  ==============  =================================================
 ``atoms``       ``(V, 9)`` u8   OGB atom features (every vocabulary below 256)
@@ -21,9 +21,11 @@ corpus): the collate computes them per batch, about 4,400 molecules/s on one cor
 training step (``benchmarks/bench_pretrain.py``). Shards are memory-mapped, so the resident
 memory stays bounded whatever the corpus size.
 
-A SMILES that does not parse, has no atom or more than ``max_atoms`` atoms is skipped, counted
-and listed (file, line, SMILES, reason) in ``invalid_smiles.tsv`` beside the shards; it never
-stops the build. A build that is interrupted resumes from its finished shards.
+A SMILES that gives no graph by ``featurize``'s rules (empty, not SMILES text, unparseable, no
+atom or more than ``pretrain.max_atoms``, a wildcard atom) is skipped, counted and listed (file,
+line, SMILES, reason) in ``invalid_smiles.tsv`` beside the shards; it never stops the build. A
+build that is interrupted resumes from its finished shards; a worker process that dies stops it
+with one line.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ import json
 import os
 import pickle
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,11 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from graphsep.config import PretrainConfig
-from graphsep.data.featurize import MolGraph, mol_to_graph, parse_smiles
+from graphsep.data.featurize import MolGraph, SmilesError, featurize
 from graphsep.data.table import DataError, file_row
+from graphsep.parallel import bounded_map
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bumped whenever the shard layout or the featurization changes: old caches are not reused."""
 
 MANIFEST = "manifest.json"
@@ -218,19 +220,6 @@ def shard_path(folder: Path, index: int) -> Path:
     return folder / f"shard-{index:05d}.pt"
 
 
-def _graph_or_reason(smiles: str, max_atoms: int) -> MolGraph | str:
-    """Return the molecule's graph, or why it is skipped."""
-    try:
-        graph = mol_to_graph(parse_smiles(smiles)[0])
-    except Exception as err:  # noqa: BLE001 - RDKit raises assorted types; one molecule never stops a build
-        return str(getattr(err, "reason", err)) or type(err).__name__
-    if graph.num_nodes == 0:
-        return "no atoms"
-    if graph.num_nodes > max_atoms:
-        return f"{graph.num_nodes} atoms, more than pretrain.max_atoms={max_atoms}"
-    return graph
-
-
 def _pack(graphs: list[MolGraph]) -> dict[str, Tensor]:
     """Concatenate graphs into the compact shard tensors (see the module docstring)."""
 
@@ -263,11 +252,10 @@ def featurize_shard(job: ShardJob) -> dict[str, Any]:
     """
     graphs, invalid = [], []
     for row in job.rows:
-        result = _graph_or_reason(row.smiles, job.max_atoms)
-        if isinstance(result, str):
-            invalid.append([job.files[row.file], row.line, row.smiles, result])
-        else:
-            graphs.append(result)
+        try:
+            graphs.append(featurize(row.smiles, job.max_atoms))
+        except SmilesError as err:
+            invalid.append([job.files[row.file], row.line, row.smiles, err.reason])
     tensors = _pack(graphs)
     _write_atomic(job.path, lambda tmp: torch.save(tensors, tmp))
     summary = {
@@ -296,33 +284,18 @@ def _shard_jobs(files: Sequence[Path], cfg: PretrainConfig, folder: Path) -> Ite
         yield ShardJob(index, str(folder), shard, names, cfg.max_atoms)
 
 
-def _run_jobs(jobs: Iterator[ShardJob], workers: int, bar: tqdm) -> list[dict[str, Any]]:
-    """Featurize every shard not already done; at most ``2 * workers`` shards in flight."""
-    summaries: list[dict[str, Any]] = []
+def _shard_summary(job: ShardJob) -> dict[str, Any]:
+    """Featurize a shard, unless an earlier, interrupted build finished it; its summary."""
+    return _read_summary(job) or featurize_shard(job)
 
-    def finish(summary: dict[str, Any]) -> None:
+
+def _run_jobs(jobs: Iterator[ShardJob], workers: int, bar: tqdm) -> list[dict[str, Any]]:
+    """Featurize every shard not already done, in order; at most ``2 * workers`` in flight."""
+    summaries: list[dict[str, Any]] = []
+    for summary in bounded_map(_shard_summary, jobs, workers if workers > 1 else 0):
         summaries.append(summary)
         bar.update(summary["rows"])
-
-    if workers == 1:
-        for job in jobs:
-            finish(_read_summary(job) or featurize_shard(job))
-        return summaries
-    pending: set[Future] = set()
-    with ProcessPoolExecutor(workers) as pool:
-        for job in jobs:
-            done = _read_summary(job)
-            if done:
-                finish(done)
-                continue
-            if len(pending) >= 2 * workers:  # bounded: rows are read only as shards finish
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    finish(future.result())
-            pending.add(pool.submit(featurize_shard, job))
-        for future in pending:
-            finish(future.result())
-    return sorted(summaries, key=lambda s: s["index"])
+    return summaries
 
 
 def cache_folder(files: Sequence[Path], cfg: PretrainConfig) -> Path:
@@ -359,6 +332,7 @@ def build_cache(
 
     Raises:
         DataError: the corpus holds no row, or no row gave a molecule (the report lists why).
+        GraphsepError: a worker process died; the finished shards are kept for the next build.
     """
     folder.mkdir(parents=True, exist_ok=True)
     workers = cfg.num_workers or os.cpu_count() or 1
