@@ -26,6 +26,7 @@ from graphsep import __version__
 from graphsep.data.build import build_dataset, ogb_master
 from graphsep.data.recipes import SPLIT_RULES, TASK_TYPES, list_recipes
 from graphsep.errors import DEBUG_VARIABLE, EXIT_BAD_INPUT, report_errors
+from graphsep.files import WriteError
 from graphsep.predict import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_SIZE,
@@ -131,8 +132,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 predictor, args.input, args.output, args.smiles_column, args.chunk_size
             )
     except BrokenPipeError:  # the reader of stdout (e.g. head) has had enough: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 0
+    except WriteError:
+        if args.output == "-":  # stdout cannot take more (a full device): don't retry at exit
+            _silence_stdout()
+        raise
     for line in summary.first_failures:
         print(f"graphsep: {line}", file=sys.stderr)
     warned = f" ({summary.warned:,} with a warning)" if summary.warned else ""
@@ -149,6 +154,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _smiles_argument(index: int) -> str:
     """Name a ``--smiles`` value in failure lines: ``--smiles #2`` for the second."""
     return f"--smiles #{index + 1}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _positive_int(text: str) -> int:

@@ -16,12 +16,16 @@ any length through a predictor in bounded memory, writing a temporary file renam
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import functools
+import gzip
+import io
 import itertools
+import lzma
 import os
 import sys
-import tempfile
+import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +50,7 @@ from graphsep.data.featurize import (
 )
 from graphsep.data.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
 from graphsep.data.table import DataError, file_row
+from graphsep.files import publish, temporary_sibling, write_failure
 from graphsep.nn.model import PropertyPredictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
 from graphsep.training.models import build_predictor, ogb_feature_problems
@@ -513,45 +518,82 @@ def _count(
     summary.warned += int(np.count_nonzero((warnings != "") & (errors == "")))
 
 
-class _TableWriter:
-    """Append chunks to one csv/tsv target, the header with the first chunk."""
+SUPPORTED_COMPRESSION = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": None}
+"""Output suffixes written as one compressed stream (``.zip``: one member, the table)."""
 
-    def __init__(self, target: Path | IO[str], name: str) -> None:
+_PANDAS_COMPRESSION = (".zst", ".tar", ".tgz")  # pandas would read these; we cannot append
+
+
+def check_output(destination: str) -> None:
+    """Refuse, before any work, an output that cannot be written as one readable table.
+
+    Raises:
+        DataError: a folder, or a compressed suffix other than ``SUPPORTED_COMPRESSION``'s.
+    """
+    if destination == "-":
+        return
+    path = Path(destination)
+    if path.is_dir():
+        raise DataError(f"cannot write {destination}: it is a folder; name a file in it")
+    if path.suffix.lower() in _PANDAS_COMPRESSION:
+        raise DataError(
+            f"cannot write {destination}: compression {path.suffix!r} is not supported; "
+            f"use one of {', '.join(SUPPORTED_COMPRESSION)} or none"
+        )
+
+
+@contextlib.contextmanager
+def _open_text(path: Path, name: str) -> Iterator[IO[str]]:
+    """Open ``path`` for writing text, compressed as one stream by ``name``'s suffix."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".zip":  # one member, named as the table inside, streamed
+        member = Path(name).stem
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            with archive.open(member, "w") as raw, io.TextIOWrapper(raw, "utf-8") as text:
+                yield text
+        return
+    opener = SUPPORTED_COMPRESSION.get(suffix) or open
+    with opener(path, "wt", encoding="utf-8") as text:
+        yield text
+
+
+class _TableWriter:
+    """Write chunks to one csv/tsv text stream, the header with the first chunk."""
+
+    def __init__(self, target: IO[str], name: str) -> None:
         self.target = target
         self.sep = _separator(name)
         self.first = True
 
     def __call__(self, frame: pd.DataFrame) -> None:
         frame.to_csv(
-            self.target, mode="w" if self.first else "a", header=self.first, index=False,
-            sep=self.sep, float_format=_FLOAT_FORMAT,
+            self.target, header=self.first, index=False, sep=self.sep,
+            float_format=_FLOAT_FORMAT,
         )  # fmt: skip
         self.first = False
 
 
 @contextlib.contextmanager
 def _output(destination: str) -> Iterator[_TableWriter]:
-    """Yield a chunk writer: to stdout, or to a temporary file renamed into place on success."""
+    """Yield a chunk writer: to stdout, or to a temporary file renamed into place on success.
+
+    The file gets the permissions of a plainly created one (the umask's), and a failed write
+    (no space left, ...) leaves the destination as it was (:mod:`graphsep.files`).
+    """
+    check_output(destination)
     if destination == "-":
-        yield _TableWriter(sys.stdout, destination)
+        try:
+            yield _TableWriter(sys.stdout, destination)
+            sys.stdout.flush()  # a full device shows here, not at exit
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise write_failure("stdout", err) from err
         return
-    path = Path(destination)
-    if path.is_dir():
-        raise DataError(f"cannot write {destination}: it is a folder; name a file in it")
-    try:
-        # the suffix keeps the destination's extension, which sets the compression
-        fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=f".{path.name}", dir=path.parent)
-        os.close(fd)
-    except OSError as err:
-        raise DataError(f"cannot write {destination}: {_reason(err)}") from None
-    tmp = Path(tmp_name)
-    try:
-        yield _TableWriter(tmp, destination)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise DataError(f"cannot write {destination}: {_reason(err)}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with temporary_sibling(destination) as tmp:
+        with _open_text(tmp, destination) as text:
+            yield _TableWriter(text, destination)
+        publish(tmp, destination)
 
 
 def predict_table(

@@ -385,3 +385,61 @@ def test_a_killed_featurization_worker_stops_predict_and_writes_nothing(checkpoi
     assert last.startswith("graphsep: error: featurization stopped: a worker process died")
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # no output, no temporary file left
+
+
+@contextlib.contextmanager
+def umask(mask: int):
+    before = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_the_output_file_honours_the_umask(checkpoint, tmp_path, mask, mode):
+    out = tmp_path / "scored.csv"
+    with umask(mask):
+        assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", SMALL,
+                     "--output", str(out)]) == 0  # fmt: skip
+    assert out.stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".tsv.gz"])
+def test_a_compressed_output_is_one_readable_table(checkpoint, tmp_path, suffix):
+    smiles = [SMALL, *LARGER, "C1CC"] * 3  # 18 rows in chunks of 4: five writes
+    source, out = tmp_path / "in.csv", tmp_path / f"scored{suffix}"
+    pd.DataFrame({"smiles": smiles}).to_csv(source, index=False)
+    assert main(["predict", "--checkpoint", str(checkpoint), "--input", str(source),
+                 "--output", str(out), "--chunk-size", "4"]) == 0  # fmt: skip
+    sep = "\t" if ".tsv" in suffix else ","
+    scored = pd.read_csv(out, sep=sep, keep_default_na=False)
+    assert scored["smiles"].tolist() == smiles
+    assert list(scored.columns) == ["smiles", "p_np", "error", "warning"]
+
+
+@pytest.mark.parametrize("suffix", [".csv.zst", ".csv.tar"])
+def test_an_output_compression_that_cannot_be_streamed_is_refused_first(
+    checkpoint, tmp_path, capsys, suffix
+):
+    out = tmp_path / f"scored{suffix}"
+    assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", SMALL,
+                 "--output", str(out)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"compression '{suffix[4:]}' is not supported; use one of .gz, .bz2, .xz, .zip" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_stdout_on_a_full_device_is_one_line(checkpoint):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "graphsep.cli", "predict", "--checkpoint", str(checkpoint),
+             "--smiles", SMALL, "CCN"],
+            stdout=full, stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "graphsep: error: no space left on device while writing stdout"
+    )
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr

@@ -56,6 +56,7 @@ from tqdm.auto import tqdm
 from graphsep.config import PretrainConfig
 from graphsep.data.featurize import MolGraph, SmilesError, featurize
 from graphsep.data.table import DataError, file_row
+from graphsep.files import write_atomically
 from graphsep.parallel import bounded_map
 
 CACHE_VERSION = 2
@@ -239,12 +240,6 @@ def _pack(graphs: list[MolGraph]) -> dict[str, Tensor]:
     }
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def featurize_shard(job: ShardJob) -> dict[str, Any]:
     """Featurize one shard, write its tensors then its summary; return the summary.
 
@@ -257,12 +252,12 @@ def featurize_shard(job: ShardJob) -> dict[str, Any]:
         except SmilesError as err:
             invalid.append([job.files[row.file], row.line, row.smiles, err.reason])
     tensors = _pack(graphs)
-    _write_atomic(job.path, lambda tmp: torch.save(tensors, tmp))
+    write_atomically(job.path, lambda tmp: torch.save(tensors, tmp))
     summary = {
         "index": job.index, "file": job.path.name, "rows": len(job.rows),
         "molecules": len(graphs), "bytes": job.path.stat().st_size, "invalid": invalid,
     }  # fmt: skip
-    _write_atomic(job.path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(summary)))
+    write_atomically(job.path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(summary)))
     return summary
 
 
@@ -354,7 +349,7 @@ def build_cache(
         "invalid": rows - molecules, "bytes": sum(s["bytes"] for s in summaries),
         "shards": [{"file": s["file"], "molecules": s["molecules"]} for s in summaries],
     }  # fmt: skip
-    _write_atomic(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
+    write_atomically(folder / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
     return manifest
 
 

@@ -8,20 +8,22 @@ leaves a half checkpoint under the final name.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
 import graphsep
 from graphsep.errors import GraphsepError
+from graphsep.files import fsync, publish, temporary_sibling, write_failure
 
 FORMAT = "graphsep-checkpoint"
 FORMAT_VERSION = 1
@@ -50,14 +52,6 @@ class Checkpoint:
     path: Path
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(
     path: str | Path,
     state_dict: dict[str, torch.Tensor],
@@ -79,31 +73,44 @@ def save_checkpoint(
 
     Returns:
         Path: ``path``.
+
+    Raises:
+        WriteError: the folder could not be written (e.g. no space left on device); the
+            temporary folder is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    save_file(tensors, tmp / WEIGHTS_FILE)
-    header = {"format": FORMAT, "format_version": FORMAT_VERSION}
-    full_meta = {**header, "graphsep_version": graphsep.__version__, **meta}
-    (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2))
-    files = [WEIGHTS_FILE, META_FILE]
-    if train_state is not None:
-        torch.save(train_state, tmp / TRAIN_STATE_FILE)
-        files.append(TRAIN_STATE_FILE)
-    for name in files:
-        with open(tmp / name, "rb") as f:
-            os.fsync(f.fileno())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_failure(path, err) from err
+    with temporary_sibling(path, folder=True) as tmp:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        # serialized in memory and written by Python, so that a full disk raises OSError
+        (tmp / WEIGHTS_FILE).write_bytes(save_safetensors(tensors))
+        header = {"format": FORMAT, "format_version": FORMAT_VERSION}
+        full_meta = {**header, "graphsep_version": graphsep.__version__, **meta}
+        (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2))
+        files = [WEIGHTS_FILE, META_FILE]
+        if train_state is not None:
+            buffer = io.BytesIO()
+            torch.save(train_state, buffer)
+            (tmp / TRAIN_STATE_FILE).write_bytes(buffer.getvalue())
+            files.append(TRAIN_STATE_FILE)
+        for name in files:
+            fsync(tmp / name)
+        _swap_in(tmp, path, keep_previous)
+    return path
+
+
+def _swap_in(tmp: Path, path: Path, keep_previous: bool) -> None:
+    """Rename the complete ``tmp`` onto ``path``; the replaced folder goes to ``.prev``."""
     old = previous_path(path) if keep_previous else path.with_name(f".{path.name}.old")
     if path.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    publish(tmp, path)
     if not keep_previous:
         shutil.rmtree(old, ignore_errors=True)
-    return path
 
 
 def previous_path(path: str | Path) -> Path:

@@ -1,0 +1,105 @@
+"""Writing files and folders whole or not at all, with the permissions of a plain file.
+
+Everything graphsep writes for a user to keep (prediction tables, checkpoints, cache shards)
+goes first to a hidden temporary sibling of its final name, in the same folder, and is renamed
+into place once complete: a crash, a kill or a full disk never leaves half a file under the
+final name, and what was there before stays as it was. The temporary sibling is created with
+the process's default mode (not ``tempfile``'s private 0600 file / 0700 folder, which would
+survive the rename), so the result honours the umask like any file a user creates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from graphsep.errors import GraphsepError
+
+
+class WriteError(GraphsepError, OSError):
+    """A file or folder that could not be written; the message names it and the reason."""
+
+
+def write_failure(path: str | os.PathLike, err: OSError) -> WriteError:
+    """Return the one-line error for ``err`` raised while writing ``path``."""
+    if err.errno == errno.ENOSPC:
+        return WriteError(f"no space left on device while writing {path}")
+    reason = err.strerror or str(err).strip().splitlines()[0]
+    return WriteError(f"cannot write {path}: {reason}")
+
+
+@contextlib.contextmanager
+def temporary_sibling(path: str | os.PathLike, folder: bool = False) -> Iterator[Path]:
+    """Yield a fresh hidden path beside ``path`` to write into; it is gone on exit.
+
+    The caller renames it onto ``path`` when complete (:func:`publish`); whatever is still
+    there on exit, after a failure or an interruption, is removed. An ``OSError`` inside the
+    block becomes a :class:`WriteError` naming ``path``.
+
+    Args:
+        path (str | os.PathLike): the final name.
+        folder (bool, optional): create the sibling as an empty folder. (default: False)
+
+    Yields:
+        Path: ``.<hex>.<name>`` in the same folder; it keeps ``path``'s suffixes, which
+        decide the compression of a table.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.{path.name}")
+    try:
+        if folder:
+            tmp.mkdir()
+        yield tmp
+    except WriteError:
+        raise
+    except OSError as err:
+        raise write_failure(path, err) from err
+    finally:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):  # never created, or its folder is not one
+                tmp.unlink()
+
+
+def fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries, to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, path: str | os.PathLike) -> None:
+    """Rename the finished ``tmp`` onto ``path`` and make the rename durable."""
+    path = Path(path)
+    if tmp.is_file():
+        fsync(tmp)
+    os.replace(tmp, path)
+    fsync(path.parent)
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Write a file whole or not at all: ``write(tmp)`` then rename ``tmp`` onto ``path``.
+
+    Args:
+        path (str | os.PathLike): the final file.
+        write (Callable[[Path], None]): writes the whole content to the path it is given.
+
+    Returns:
+        Path: ``path``.
+
+    Raises:
+        WriteError: the file cannot be written (no space left, no permission, ...); ``path``
+            is then as it was.
+    """
+    with temporary_sibling(path) as tmp:
+        write(tmp)
+        publish(tmp, path)
+    return Path(path)
