@@ -127,6 +127,14 @@ def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
         (["resume=later"], "resume: invalid value 'later'; choose one of ['no', 'auto']"),
         (["data.name=ogbg-molnothing", "data.source=null"], "ogbg-molnothing"),
         (["model.init_from=configs"], "configs is not a graphsep checkpoint"),
+        # the dataset's atoms and bonds against the model's feature sizes (a ZINC model's here)
+        (["model.node_dims=[28]", "model.edge_dims=[4]"],
+         "model.node_dims=[28] reads 1 categorical node feature(s), the data has 9; "
+         "model.edge_dims=[4] reads 1 categorical edge feature(s), the data has 3"),
+        (["model.node_dims=[50,5,12,12,10,6,6,2,2]"],
+         "model.node_dims[0]=50 embeds values 0 to 49, the data's node feature 0 spans 0 to 52"),
+        (["model.node_kind=continuous", "model.node_dims=[3]"],
+         "model.node_dims=[3] reads 3 continuous node feature(s), the data has 9"),
     ],
 )  # fmt: skip
 def test_bad_input_stops_before_training_with_its_name(data_root, tmp_path, capsys, extra, message):

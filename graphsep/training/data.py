@@ -19,6 +19,7 @@ from graphsep.data.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
 from graphsep.data.table import DataError
 from graphsep.data.zinc import ZINC_SUBSET, load_zinc
 from graphsep.training.distributed import DistContext, barrier, per_rank_batch_size
+from graphsep.training.models import feature_problems
 from graphsep.training.task import TaskSpec
 
 SPLITS = ("train", "valid", "test")
@@ -63,6 +64,20 @@ def task_names(dataset: PygGraphPropPredDataset) -> list[str]:
         if len(names) == dataset.num_tasks:
             return names
     return [f"task_{i}" for i in range(dataset.num_tasks)]
+
+
+def check_features(cfg: Config, node_feat: Tensor, edge_feat: Tensor) -> None:
+    """Stop before training if ``cfg.model`` cannot read the dataset's features.
+
+    Raises:
+        DataError: naming the dataset and each ``model.*_dims`` that does not fit it.
+    """
+    problems = feature_problems(cfg.model, node_feat, edge_feat)
+    if problems:
+        raise DataError(
+            f"{cfg.data.name} under {cfg.data.root}: its features do not fit the model: "
+            + "; ".join(problems)
+        )
 
 
 def _task_type(ogb_task_type: str) -> str:
@@ -122,6 +137,8 @@ def bucket_loader(
 
 def _zinc_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
     splits = load_zinc(cfg.data.name, cfg.data.root)
+    parts = splits.values()
+    check_features(cfg, torch.cat([d.x for d in parts]), torch.cat([d.edge_attr for d in parts]))
     encoded = {
         name: EncodedDataset(
             dataset,
@@ -138,6 +155,7 @@ def _zinc_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
 def _ogb_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
     source = resolve_source(cfg.data.name, cfg.data.source)
     dataset = load_ogb_dataset(cfg.data.name, cfg.data.root, source=source)
+    check_features(cfg, dataset.x, dataset.edge_attr)
     encoded = EncodedDataset(dataset, progress=cfg.progress)
     split = load_split(dataset)
     task = TaskSpec(

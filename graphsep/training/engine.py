@@ -21,12 +21,19 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from graphsep.config import Config, config_to_dict
-from graphsep.training.checkpoint import Checkpoint, save_checkpoint
+from graphsep.training.checkpoint import (
+    TRAIN_STATE_FILE,
+    Checkpoint,
+    CheckpointError,
+    load_weights,
+    save_checkpoint,
+)
 from graphsep.training.distributed import DistContext, barrier, mean_over_ranks
 from graphsep.training.optim import build_optimizer, warmup_cosine
 from graphsep.training.resume import (
     Progress,
     capture_rng,
+    check_optimizer_state,
     check_same_run,
     load_resume_point,
     restore_rng,
@@ -167,11 +174,17 @@ class TrainingRun:
 
     def _resume(self, ckpt: Checkpoint, state: dict[str, Any]) -> None:
         """Continue from a ``last`` checkpoint and its training state."""
-        self.model.load_state_dict(ckpt.state_dict)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        restore_rng(state["rng"], self.ctx)
-        self.progress = Progress(**state["progress"])
+        load_weights(self.model, ckpt.state_dict, ckpt.path)
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            check_optimizer_state(self.optimizer)
+            self.scheduler.load_state_dict(state["scheduler"])
+            restore_rng(state["rng"], self.ctx)
+            self.progress = Progress(**state["progress"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(
+                f"{ckpt.path / TRAIN_STATE_FILE}: does not fit this run: {str(err).splitlines()[0]}"
+            ) from err
         if self.ctx.is_main:  # rows of epochs after the checkpoint would be duplicated
             self._truncate_metrics(self.progress.epoch)
             tqdm.write(

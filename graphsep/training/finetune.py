@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from graphsep.config import Config
 from graphsep.nn.model import PropertyPredictor
+from graphsep.training.checkpoint import load_weights
 from graphsep.training.data import PropertyData, load_property_data
 from graphsep.training.distributed import gather_from_ranks, init_distributed, shutdown
 from graphsep.training.engine import Evaluation, TrainingRun
@@ -57,7 +58,7 @@ class FinetuneRun(TrainingRun):
         self.task = self.data.task
         model = build_predictor(cfg.model, self.task.num_tasks)
         if encoder_state is not None:
-            model.encoder.load_state_dict(encoder_state)
+            load_weights(model.encoder, encoder_state, f"model.init_from={cfg.model.init_from}")
         return model, self.data.train
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:

@@ -107,6 +107,24 @@ def load_resume_point(last: Path) -> tuple[Checkpoint, dict[str, Any]] | None:
     return None
 
 
+def check_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Stop if a loaded optimizer state holds a tensor shaped unlike its parameter.
+
+    ``Optimizer.load_state_dict`` checks only the number of parameters; a state saved for
+    another model of as many parameters would fail at the first step.
+
+    Raises:
+        ValueError: naming the first such tensor and both shapes.
+    """
+    for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
+        for name, value in optimizer.state.get(param, {}).items():
+            if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                raise ValueError(
+                    f"optimizer state {name!r} of parameter {index} has shape "
+                    f"{tuple(value.shape)}, the parameter {tuple(param.shape)}"
+                )
+
+
 def capture_rng(ctx: DistContext) -> list[torch.Tensor]:
     """Return every rank's torch RNG state (CPU, then CUDA if used), gathered on all ranks."""
     state = [torch.get_rng_state()]
