@@ -2,6 +2,7 @@ import functools
 import gzip
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,41 @@ def test_a_new_run_in_a_used_out_dir_keeps_the_old_rows_apart(data_root, tmp_pat
     results = json.loads((out_dir / "results.json").read_text())
     assert len(rows) == 1 and results["test"] == rows[0]["test"] and results["seed"] == 2
     assert json.loads(first)["test"] != rows[0]["test"]
+
+
+@pytest.fixture(scope="module")
+def earlier_run(data_root, tmp_path_factory):
+    """An out_dir holding a finished one-epoch run: best/ and last/ a diverging run must keep."""
+    out_dir = tmp_path_factory.mktemp("earlier") / "run"
+    assert train.main(quick_args(data_root, out_dir, "train.epochs=1")) == 0
+    return out_dir
+
+
+@pytest.mark.parametrize(
+    "steps, what",
+    [
+        (1, "its predictions on the valid split are not finite"),  # before OGB's metric sees them
+        (2, "the model's weights are no longer finite"),
+        (3, "the loss is nan"),
+    ],
+)
+def test_a_diverging_run_stops_at_once_and_saves_nothing(
+    data_root, earlier_run, tmp_path, capsys, steps, what
+):
+    out_dir = tmp_path / "run"
+    shutil.copytree(earlier_run, out_dir)
+    last_meta = (out_dir / "last" / "meta.json").read_text()
+    best = load_checkpoint(out_dir / "best").state_dict
+    huge_lr = quick_args(data_root, out_dir, "train.lr=1e6", f"train.max_steps={steps}")
+    assert train.main(huge_lr) == 2
+    err = capsys.readouterr().err
+    assert f"error: training diverged at step {steps} (epoch 1): {what}; likely causes: " in err
+    assert "train.lr=1e+06 too high, or non-finite labels in the data" in err
+    assert "Traceback" not in err
+    kept = load_checkpoint(out_dir / "best").state_dict
+    assert all(torch.equal(best[k], kept[k]) for k in best)
+    assert all(t.isfinite().all() for t in kept.values() if t.is_floating_point())
+    assert (out_dir / "last" / "meta.json").read_text() == last_meta
 
 
 def test_runs_are_deterministic_on_cpu(data_root, tmp_path):

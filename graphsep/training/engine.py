@@ -10,6 +10,7 @@ resume from them, ``metrics.jsonl`` and the ``best`` checkpoint.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from graphsep.config import Config, config_to_dict
+from graphsep.errors import GraphsepError
 from graphsep.training.checkpoint import (
     TRAIN_STATE_FILE,
     Checkpoint,
@@ -58,6 +60,10 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}, line {number}: not a JSON row: {err}") from err
             tqdm.write(f"{path}: dropped a torn last line (the run was killed while writing it)")
     return rows
+
+
+class TrainingDiverged(GraphsepError):
+    """The loss, the weights or the predictions stopped being finite; none of it was saved."""
 
 
 @dataclass
@@ -172,6 +178,24 @@ class TrainingRun:
         """``<out_dir>/metrics.jsonl``: one JSON row per finished epoch."""
         return self.out_dir / "metrics.jsonl"
 
+    def diverged(self, what: str) -> TrainingDiverged:
+        """Return the error that stops a run whose numbers are no longer finite (``what``).
+
+        Nothing from the diverged model is saved: the checkpoints in out_dir predate it.
+        """
+        p = self.progress
+        return TrainingDiverged(
+            f"training diverged at step {p.step} (epoch {p.epoch}): {what}; likely causes: "
+            f"train.lr={self.cfg.train.lr:g} too high, or non-finite labels in the data. "
+            f"No checkpoint was written from the diverged model"
+        )
+
+    def _check_weights(self) -> None:
+        """Stop before a model with a non-finite weight or statistic is scored or saved."""
+        tensors = self.model.state_dict().values()
+        if not all(t.isfinite().all() for t in tensors if t.is_floating_point()):
+            raise self.diverged("the model's weights are no longer finite")
+
     def _resume(self, ckpt: Checkpoint, state: dict[str, Any]) -> None:
         """Continue from a ``last`` checkpoint and its training state."""
         load_weights(self.model, ckpt.state_dict, ckpt.path)
@@ -206,6 +230,7 @@ class TrainingRun:
 
     def _save_last(self) -> None:
         """Write the resumable ``last`` checkpoint (collective: every rank calls it)."""
+        self._check_weights()
         progress = self.progress.to_dict()
         progress["loss_sum"] = mean_over_ranks(self.progress.loss_sum, self.ctx)
         rng = capture_rng(self.ctx)
@@ -245,6 +270,8 @@ class TrainingRun:
             global_index = p.batch_in_epoch * self.ctx.world_size + self.ctx.rank
             loss = self._train_step(batch, epoch, global_index)
             p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
+            if not math.isfinite(loss):  # a rank stopping here ends a torchrun run
+                raise self.diverged(f"the loss is {loss}")
             p.loss_sum += loss
             bar.set_postfix(loss=f"{loss:.4f}")
             if every and p.step % every == 0:
@@ -253,6 +280,7 @@ class TrainingRun:
 
     def _log_epoch(self, epoch: int, loss: float, start: float, train_seconds: float) -> None:
         """Evaluate on every rank; the main one appends the epoch's row and keeps the best."""
+        self._check_weights()
         self.model.eval()
         evaluation = self.evaluate(epoch)
         if not self.ctx.is_main:

@@ -68,7 +68,7 @@ class FinetuneRun(TrainingRun):
 
     def evaluate(self, epoch: int) -> Evaluation:
         """Score valid and test with OGB's ``Evaluator``; valid selects the best epoch."""
-        valid, test = (self._score(loader) for loader in (self.data.valid, self.data.test))
+        valid, test = (self._score(split) for split in ("valid", "test"))
         task = self.task
         return Evaluation(
             monitored=valid,
@@ -77,11 +77,17 @@ class FinetuneRun(TrainingRun):
             scores={"valid": valid, "test": test},
         )
 
-    def _score(self, loader: DataLoader) -> float:
-        """Predict this rank's share of a split, gather every rank's and score the whole."""
-        share = predict(self.model, loader, self.task, self.ctx.device)
+    def _score(self, split: str) -> float:
+        """Predict this rank's share of a split, gather every rank's and score the whole.
+
+        Raises:
+            TrainingDiverged: a prediction is not finite (OGB's metrics would fail on it).
+        """
+        share = predict(self.model, getattr(self.data, split), self.task, self.ctx.device)
         shares = gather_from_ranks(share, self.ctx)
         preds, labels = (np.concatenate(parts) for parts in zip(*shares, strict=True))
+        if not np.isfinite(preds).all():
+            raise self.diverged(f"its predictions on the {split} split are not finite")
         return self.task.score(preds, labels)
 
     def is_better(self, value: float, best: float | None) -> bool:
