@@ -1,4 +1,5 @@
-"""Checkpoints as inputs: every reader refuses a bad one in one line."""
+"""Checkpoints as inputs: every reader refuses a bad one in one line, and a resumed run refuses
+data other than the data its checkpoint was trained on."""
 
 from __future__ import annotations
 
@@ -135,3 +136,29 @@ def test_a_foreign_training_state_is_refused(trained, tmp_path, capsys, write, m
     assert train.main(run_args(data_root, resumed, "resume=auto")) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_resume_refuses_data_rebuilt_from_another_table(trained, tmp_path, capsys):
+    data_root, run = trained
+    resumed = tmp_path / "resumed"
+    shutil.copytree(run, resumed)
+    saved = json.loads((run / "last" / "meta.json").read_text())["data_fingerprint"]
+    assert saved["split_sizes"] == {"train": 160, "valid": 20, "test": 20}
+
+    rebuilt = build_bbbp(tmp_path / "same", 200)  # the same table, built again: same data
+    assert train.main(run_args(rebuilt, resumed, "resume=auto")) == 0
+    other = build_bbbp(tmp_path / "other", 180)
+    assert train.main(run_args(other, resumed, "resume=auto")) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume from {resumed / 'last'}: the data differs" in err
+    assert f"checkpoint sha256 {saved['sha256']}, split_sizes {saved['split_sizes']}" in err
+    assert "'train': 144, 'valid': 18, 'test': 18}" in err
+
+
+def test_a_checkpoint_without_a_fingerprint_still_resumes(trained, tmp_path):
+    data_root, run = trained
+    resumed = tmp_path / "resumed"
+    shutil.copytree(run, resumed)
+    edit_meta(lambda meta: meta.pop("data_fingerprint"))(resumed / "last")  # an older graphsep's
+    with pytest.warns(UserWarning, match="records no data fingerprint"):
+        assert train.main(run_args(data_root, resumed, "resume=auto")) == 0

@@ -33,9 +33,11 @@ from graphsep.training.checkpoint import (
 from graphsep.training.distributed import DistContext, barrier, mean_over_ranks
 from graphsep.training.optim import build_optimizer, warmup_cosine
 from graphsep.training.resume import (
+    FINGERPRINT_KEY,
     Progress,
     capture_rng,
     check_optimizer_state,
+    check_same_data,
     check_same_run,
     load_resume_point,
     restore_rng,
@@ -86,8 +88,8 @@ class Evaluation:
 class TrainingRun:
     """A training run: subclasses build the model and data and say how to score them.
 
-    Subclasses implement :meth:`build`, :meth:`batch_loss`, :meth:`evaluate`,
-    :meth:`is_better` and may extend :meth:`meta` and :meth:`results`.
+    Subclasses implement :meth:`build`, :meth:`data_fingerprint`, :meth:`batch_loss`,
+    :meth:`evaluate`, :meth:`is_better` and may extend :meth:`meta` and :meth:`results`.
 
     Args:
         cfg (Config): the run's config.
@@ -110,6 +112,10 @@ class TrainingRun:
             check_same_run(point[0].meta["config"], cfg, point[0].path)
         self.resuming = point is not None
         self.model, self.train_loader = self.build()
+        if point is not None:
+            check_same_data(
+                point[0].meta.get(FINGERPRINT_KEY), self.data_fingerprint(), point[0].path
+            )
         self.model.to(ctx.device)
         steps_per_epoch = len(self.train_loader)
         self.total_steps = steps_per_epoch * cfg.train.epochs
@@ -138,6 +144,13 @@ class TrainingRun:
         """
         raise NotImplementedError
 
+    def data_fingerprint(self) -> dict[str, Any]:
+        """Return what identifies the data built by :meth:`build` (plain types, for JSON).
+
+        Saved in every checkpoint; a resumed run refuses data whose fingerprint differs.
+        """
+        raise NotImplementedError
+
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Return the loss of one training batch, computed through ``self.trained``.
 
@@ -160,7 +173,10 @@ class TrainingRun:
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Return the ``meta.json`` fields of this run's checkpoints."""
-        return {"kind": self.kind, "config": config_to_dict(self.cfg), **extra}
+        return {
+            "kind": self.kind, "config": config_to_dict(self.cfg),
+            FINGERPRINT_KEY: self.data_fingerprint(), **extra,
+        }  # fmt: skip
 
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return ``results.json``'s content from the best row and all ``metrics.jsonl`` rows."""

@@ -61,6 +61,10 @@ class FinetuneRun(TrainingRun):
             load_weights(model.encoder, encoder_state, f"model.init_from={cfg.model.init_from}")
         return model, self.data.train
 
+    def data_fingerprint(self) -> dict[str, Any]:
+        """Return the sha256 of the processed files and split, and the split sizes."""
+        return self.data.fingerprint
+
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Task loss of one batch (NaN-masked BCE, or MSE on standardised targets)."""
         batch = batch.to(self.ctx.device)

@@ -32,6 +32,9 @@ RESULT_NEUTRAL_KEYS = {
 }  # fmt: skip
 """Keys a resumed run may change: they do not change what it computes."""
 
+FINGERPRINT_KEY = "data_fingerprint"
+"""The ``meta.json`` entry that identifies the data a run trains on (older checkpoints lack it)."""
+
 
 @dataclass
 class Progress:
@@ -86,6 +89,32 @@ def check_same_run(saved: dict[str, Any], cfg: Config, where: Path) -> None:
             + "; ".join(changed)
             + ". Restore them, or start a fresh run in another out_dir."
         )
+
+
+def check_same_data(saved: dict[str, Any] | None, now: dict[str, Any], where: Path) -> None:
+    """Stop if the data differs from the data the checkpoint at ``where`` was trained on.
+
+    A checkpoint written before fingerprints were recorded resumes with a warning.
+
+    Raises:
+        CheckpointError: naming both fingerprints.
+    """
+    if saved is None:
+        warnings.warn(
+            f"{where} records no data fingerprint (written by an older graphsep): resuming "
+            "without checking that the data is the one it was trained on",
+            stacklevel=2,
+        )
+    elif saved != now:
+        raise CheckpointError(
+            f"cannot resume from {where}: the data differs from the data it was trained on "
+            f"(checkpoint {_describe(saved)}; now {_describe(now)}). Restore that data, or "
+            "start a fresh run in another out_dir."
+        )
+
+
+def _describe(fingerprint: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in fingerprint.items())
 
 
 def load_resume_point(last: Path) -> tuple[Checkpoint, dict[str, Any]] | None:
