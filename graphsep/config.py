@@ -379,7 +379,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         Config: the validated config.
 
     Raises:
-        ConfigError: a missing file, bad YAML, unknown key, wrong type or invalid choice.
+        ConfigError: a missing, binary or unreadable file, bad YAML, an unknown key, a wrong
+            type, or a value outside its choices (``CHOICES``) or range (``RANGES``).
     """
     merged = OmegaConf.structured(Config)
     if path is not None:
