@@ -193,7 +193,7 @@ RANGES: dict[str, Range] = {
     "train.epochs": AT_LEAST_1,
     "train.batch_size": AT_LEAST_1,
     "train.eval_batch_size": AT_LEAST_1,
-    "train.lr": POSITIVE,
+    "train.lr": AT_LEAST_0,  # 0 keeps the starting weights (e.g. to score model.init_from)
     "train.weight_decay": AT_LEAST_0,
     "train.warmup_epochs": AT_LEAST_0,
     "train.grad_clip": AT_LEAST_0,
