@@ -7,6 +7,9 @@ it changes. A wrong key or value stops at once with the key's name and the valid
 from __future__ import annotations
 
 import difflib
+import functools
+import math
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +111,7 @@ class Config:
     out_dir: str = "runs/default"  # metrics.jsonl, results.json and best/ go here
     seed: int = 0
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    resume: str = "no"  # no, or auto: continue from out_dir's last checkpoint
+    resume: str = "no"  # no (or false), or auto: continue from out_dir's last checkpoint
     progress: bool = True  # tqdm bars
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -125,6 +128,88 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "resume": ("no", "auto"),
     "mode": ("finetune", "pretrain"),
 }
+
+DEVICES = "auto, cpu, cuda or cuda:N"
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key allows: finite numbers between ``low`` and ``high``.
+
+    Args:
+        low (float | None): the smallest value; None: no lower bound. (default: None)
+        high (float | None): the largest value; None: no upper bound. (default: None)
+        open_low (bool): ``low`` itself is excluded. (default: ``False``)
+        open_high (bool): ``high`` itself is excluded. (default: ``False``)
+    """
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def allows(self, value: float) -> bool:
+        """Whether ``value`` is finite and within the bounds."""
+        if not math.isfinite(value):
+            return False
+        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        below = self.high is None or (value < self.high if self.open_high else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.open_low else '>='} {_number(self.low)}"
+        bounds = f"{_number(self.low)}, {_number(self.high)}"
+        return f"in {'(' if self.open_low else '['}{bounds}{')' if self.open_high else ']'}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+AT_LEAST_0, AT_LEAST_1, POSITIVE = Range(0), Range(1), Range(0, open_low=True)
+PROBABILITY = Range(0, 1, open_high=True)  # a dropout rate: 1 would drop everything
+OPEN_FRACTION = Range(0, 1, open_low=True, open_high=True)
+
+RANGES: dict[str, Range] = {
+    "seed": Range(0, 2**32 - 1),  # what NumPy's seed accepts
+    "data.num_workers": AT_LEAST_0,
+    "data.bucket_size_multiplier": AT_LEAST_1,
+    "data.batch_chunks": AT_LEAST_1,
+    "model.dim": AT_LEAST_1,
+    "model.depth": AT_LEAST_1,
+    "model.num_heads": AT_LEAST_1,
+    "model.mlp_ratio": POSITIVE,
+    "model.dropout": PROBABILITY,
+    "model.attn_dropout": PROBABILITY,
+    "model.node_dims": AT_LEAST_1,  # each entry
+    "model.edge_dims": AT_LEAST_1,
+    "model.max_degree": AT_LEAST_0,
+    "model.max_distance": AT_LEAST_0,
+    "model.max_hops": AT_LEAST_1,
+    "model.local_layers": AT_LEAST_0,
+    "model.head_dropout": PROBABILITY,
+    "train.epochs": AT_LEAST_1,
+    "train.batch_size": AT_LEAST_1,
+    "train.eval_batch_size": AT_LEAST_1,
+    "train.lr": AT_LEAST_0,  # 0 keeps the starting weights (e.g. to score model.init_from)
+    "train.weight_decay": AT_LEAST_0,
+    "train.warmup_epochs": AT_LEAST_0,
+    "train.grad_clip": AT_LEAST_0,
+    "train.max_steps": AT_LEAST_0,
+    "train.checkpoint_every": AT_LEAST_0,
+    "pretrain.max_molecules": AT_LEAST_0,
+    "pretrain.max_atoms": Range(1, 32767),  # int16 cache
+    "pretrain.held_out_fraction": OPEN_FRACTION,
+    "pretrain.held_out_max": AT_LEAST_0,
+    "pretrain.shard_size": AT_LEAST_1,
+    "pretrain.num_workers": AT_LEAST_0,
+    "pretrain.atom_mask_rate": OPEN_FRACTION,
+    "pretrain.bond_mask_rate": OPEN_FRACTION,
+    "pretrain.atom_type_weight": POSITIVE,
+}
+"""The allowed values of every numeric key (of each entry, for a list of numbers)."""
 
 
 def valid_keys(schema: type = Config, prefix: str = "") -> list[str]:
@@ -157,11 +242,31 @@ def _check_keys(overrides: dict[str, Any], where: str, prefix: str = "") -> None
             raise ConfigError(_unknown_key_message(dotted, where))
 
 
+def _resume_word(overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """Read YAML 1.1's booleans given to ``resume``: no/false/off mean ``no``; yes/true/on err.
+
+    ``resume=yes`` would otherwise reach the config as the string ``'True'``.
+    """
+    value = overrides.get("resume")
+    if value is True:
+        raise ConfigError(
+            f"{where}: resume: invalid value True (YAML reads yes, true and on as True); choose "
+            f"one of {list(CHOICES['resume'])} (false and off mean no)"
+        )
+    return {**overrides, "resume": "no"} if value is False else overrides
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
         content = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a YAML text file (byte {err.start} is not UTF-8 text)"
+        ) from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if content is None:
@@ -187,58 +292,80 @@ def _dotlist(overrides: list[str]) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.from_dotlist(overrides))
 
 
-def validate(cfg: Config) -> None:
-    """Check the values that have a fixed set of choices or a range."""
+def check_device(name: str) -> None:
+    """Stop on a device name graphsep does not run on (``DEVICES`` lists those it does).
+
+    Raises:
+        ConfigError: naming the value and the choices.
+    """
+    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
+        raise ConfigError(f"device: invalid value {name!r}; choose {DEVICES}")
+
+
+def _check_range(key: str, value: Any) -> None:
+    """Stop if a numeric key (or an entry of a list of numbers) lies outside its range."""
+    allowed = RANGES[key]
+    for index, number in enumerate(value) if isinstance(value, list) else [(None, value)]:
+        if not allowed.allows(number):
+            kind = "a finite number " if isinstance(number, float) else ""
+            name = key if index is None else f"{key}[{index}]"
+            raise ConfigError(f"{name}: must be {kind}{allowed}, got {number!r}")
+    if isinstance(value, list) and not value:
+        raise ConfigError(f"{key}: must hold at least one entry, got []")
+
+
+def _check_model(cfg: ModelConfig) -> None:
+    """Check what spans keys of the model section: heads dividing the width, continuous dims."""
+    if cfg.dim % cfg.num_heads:
+        raise ConfigError(
+            f"model.dim ({cfg.dim}) must be divisible by model.num_heads ({cfg.num_heads})"
+        )
+    for kind in ("node", "edge"):
+        dims = getattr(cfg, f"{kind}_dims")
+        if getattr(cfg, f"{kind}_kind") == "continuous" and len(dims) != 1:
+            raise ConfigError(
+                f"model.{kind}_dims: model.{kind}_kind=continuous takes one entry (the number "
+                f"of input channels), got {list(dims)}"
+            )
+
+
+def _select(cfg: Config, key: str) -> Any:
+    return functools.reduce(getattr, key.split("."), cfg)
+
+
+def _check(cfg: Config) -> None:
     for key, choices in CHOICES.items():
-        value = OmegaConf.select(OmegaConf.structured(cfg), key)
+        value = _select(cfg, key)
         if value not in choices:
             raise ConfigError(f"{key}: invalid value {value!r}; choose one of {list(choices)}")
-    positive = {
-        "train.epochs": cfg.train.epochs,
-        "train.batch_size": cfg.train.batch_size,
-        "model.dim": cfg.model.dim,
-        "model.depth": cfg.model.depth,
-        "model.num_heads": cfg.model.num_heads,
-        "model.max_hops": cfg.model.max_hops,
-        "data.bucket_size_multiplier": cfg.data.bucket_size_multiplier,
-        "data.batch_chunks": cfg.data.batch_chunks,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{key}: must be positive, got {value}")
-    if cfg.model.local_layers < 0:
-        raise ConfigError(f"model.local_layers: must be >= 0, got {cfg.model.local_layers}")
-    if cfg.model.dim % cfg.model.num_heads:
-        raise ConfigError(
-            f"model.dim ({cfg.model.dim}) must be divisible by model.num_heads "
-            f"({cfg.model.num_heads})"
-        )
-    _validate_pretrain(cfg.pretrain, cfg.mode)
-
-
-def _validate_pretrain(cfg: PretrainConfig, mode: str) -> None:
-    """Check the pretraining section: rates in (0, 1), sizes positive, a corpus to read."""
-    for key in ("atom_mask_rate", "bond_mask_rate"):
-        value = getattr(cfg, key)
-        if not 0.0 < value < 1.0:
-            raise ConfigError(f"pretrain.{key}: must lie in (0, 1), got {value}")
-    if not 0.0 < cfg.held_out_fraction < 1.0:
-        raise ConfigError(
-            f"pretrain.held_out_fraction: must lie in (0, 1), got {cfg.held_out_fraction}"
-        )
-    if cfg.max_atoms > 32767:
-        raise ConfigError(f"pretrain.max_atoms: at most 32767 (int16 cache), got {cfg.max_atoms}")
-    for key in ("max_molecules", "held_out_max", "num_workers"):
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"pretrain.{key}: must be >= 0, got {getattr(cfg, key)}")
-    for key in ("shard_size", "max_atoms", "atom_type_weight"):
-        if getattr(cfg, key) <= 0:
-            raise ConfigError(f"pretrain.{key}: must be positive, got {getattr(cfg, key)}")
-    if mode == "pretrain" and not cfg.corpus:
+    check_device(cfg.device)
+    for key in RANGES:
+        _check_range(key, _select(cfg, key))
+    _check_model(cfg.model)
+    if cfg.mode == "pretrain" and not cfg.pretrain.corpus:
         raise ConfigError(
             "pretrain.corpus: no SMILES file given; set it to one or more files, e.g. "
             "pretrain.corpus=[../shared/data/pretrain/moses_zinc_train.csv.gz]"
         )
+
+
+def validate(cfg: Config, where: str | None = None) -> None:
+    """Check every value against its choices (``CHOICES``, ``DEVICES``) or range (``RANGES``).
+
+    Args:
+        cfg (Config): the merged config.
+        where (str, optional): the source to name in the message (a checkpoint's file);
+            None for a config merged from a file and the command line. (default: None)
+
+    Raises:
+        ConfigError: naming the key, the value and what is allowed.
+    """
+    try:
+        _check(cfg)
+    except ConfigError as err:
+        if where is None:
+            raise
+        raise ConfigError(f"{where}: {err}") from err
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -252,15 +379,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         Config: the validated config.
 
     Raises:
-        ConfigError: a missing file, bad YAML, unknown key, wrong type or invalid choice.
+        ConfigError: a missing, binary or unreadable file, bad YAML, an unknown key, a wrong
+            type, or a value outside its choices (``CHOICES``) or range (``RANGES``).
     """
     merged = OmegaConf.structured(Config)
     if path is not None:
-        content = _read_yaml(Path(path))
+        content = _resume_word(_read_yaml(Path(path)), str(path))
         _check_keys(content, str(path))
         merged = _merge(merged, content, str(path))
     if overrides:
-        dotlist = _dotlist(overrides)
+        dotlist = _resume_word(_dotlist(overrides), "command line")
         _check_keys(dotlist, "command line")
         merged = _merge(merged, dotlist, "command line")
     cfg = OmegaConf.to_object(merged)
@@ -274,6 +402,15 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
 
 
 def config_from_dict(content: dict[str, Any], where: str) -> Config:
-    """Rebuild a :class:`Config` saved by :func:`config_to_dict` (e.g. in a checkpoint)."""
+    """Rebuild a :class:`Config` saved by :func:`config_to_dict` (e.g. in a checkpoint).
+
+    The saved values go through the same checks as a YAML file's (:func:`validate`).
+
+    Raises:
+        ConfigError: an unknown key, a wrong type or a value out of its choices or range,
+            named with ``where``.
+    """
     _check_keys(content, where)
-    return OmegaConf.to_object(_merge(OmegaConf.structured(Config), content, where))
+    cfg = OmegaConf.to_object(_merge(OmegaConf.structured(Config), content, where))
+    validate(cfg, where)
+    return cfg

@@ -381,12 +381,13 @@ def test_a_corrupt_gzip_corpus_is_named(tmp_path, capsys):
         ("smi,name\nCCO,ethanol\n", [], "no SMILES column 'SMILES' (pretrain.smiles_column); "
          "columns present: smi, name"),
         ("SMILES\nCCO\n", ["pretrain.atom_mask_rate=1.5"],
-         "pretrain.atom_mask_rate: must lie in (0, 1), got 1.5"),
+         "pretrain.atom_mask_rate: must be a finite number in (0, 1), got 1.5"),
         ("SMILES\nCCO\n", ["pretrain.bond_mask_rate=0"],
-         "pretrain.bond_mask_rate: must lie in (0, 1), got 0"),
+         "pretrain.bond_mask_rate: must be a finite number in (0, 1), got 0.0"),
         ("SMILES\nCCO\n", ["pretrain.corpus=[]"], "pretrain.corpus: no SMILES file given"),
         ("SMILES\nCCO\n", ["pretrain.corpus=[nowhere/*.csv]"], "no file matches 'nowhere/*.csv'"),
-        ("SMILES\nCCO\n", ["model.node_kind=continuous"], "model.node_kind and model.edge_kind"),
+        ("SMILES\nCCO\n", ["model.node_kind=continuous", "model.node_dims=[9]"],
+         "model.node_kind and model.edge_kind"),
     ],
 )  # fmt: skip
 def test_bad_pretraining_input_stops_with_its_name(tmp_path, capsys, content, overrides, message):

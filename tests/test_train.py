@@ -1,5 +1,8 @@
+import functools
+import gzip
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +11,7 @@ import torch
 from molecules import SHARED_DATA
 
 import train
-from graphsep.config import load_config, valid_keys
+from graphsep.config import RANGES, Config, config_to_dict, load_config, valid_keys
 from graphsep.data.batch import ChunkedGraphBatch
 from graphsep.data.recipes import find_recipe
 from graphsep.data.zinc import ZINC_SUBSET
@@ -90,6 +93,41 @@ def test_a_new_run_in_a_used_out_dir_keeps_the_old_rows_apart(data_root, tmp_pat
     assert json.loads(first)["test"] != rows[0]["test"]
 
 
+@pytest.fixture(scope="module")
+def earlier_run(data_root, tmp_path_factory):
+    """An out_dir holding a finished one-epoch run: best/ and last/ a diverging run must keep."""
+    out_dir = tmp_path_factory.mktemp("earlier") / "run"
+    assert train.main(quick_args(data_root, out_dir, "train.epochs=1")) == 0
+    return out_dir
+
+
+@pytest.mark.parametrize(
+    "steps, what",
+    [
+        (1, "its predictions on the valid split are not finite"),  # before OGB's metric sees them
+        (2, "the model's weights are no longer finite"),
+        (3, "the loss is nan"),
+    ],
+)
+def test_a_diverging_run_stops_at_once_and_saves_nothing(
+    data_root, earlier_run, tmp_path, capsys, steps, what
+):
+    out_dir = tmp_path / "run"
+    shutil.copytree(earlier_run, out_dir)
+    last_meta = (out_dir / "last" / "meta.json").read_text()
+    best = load_checkpoint(out_dir / "best").state_dict
+    huge_lr = quick_args(data_root, out_dir, "train.lr=1e6", f"train.max_steps={steps}")
+    assert train.main(huge_lr) == 2
+    err = capsys.readouterr().err
+    assert f"error: training diverged at step {steps} (epoch 1): {what}; likely causes: " in err
+    assert "train.lr=1e+06 too high, or non-finite labels in the data" in err
+    assert "Traceback" not in err
+    kept = load_checkpoint(out_dir / "best").state_dict
+    assert all(torch.equal(best[k], kept[k]) for k in best)
+    assert all(t.isfinite().all() for t in kept.values() if t.is_floating_point())
+    assert (out_dir / "last" / "meta.json").read_text() == last_meta
+
+
 def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
     for name in ("a", "b"):
         assert train.main(quick_args(data_root, tmp_path / name, "train.epochs=1")) == 0
@@ -103,18 +141,68 @@ def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
     [
         (["model.nrom=sep"], "unknown key 'model.nrom' (did you mean 'model.norm'?)"),
         (["model.norm=batch"], "model.norm: invalid value 'batch'; choose one of ['sep', 'share']"),
+        (["model.num_heads=3"], "model.dim (32) must be divisible by model.num_heads (3)"),
         (["train.epochs=many"], "key 'train.epochs'"),
-        (["data.bucket_size_multiplier=0"], "data.bucket_size_multiplier: must be positive, got 0"),
-        (["data.batch_chunks=0"], "data.batch_chunks: must be positive, got 0"),
+        (["data.bucket_size_multiplier=0"], "data.bucket_size_multiplier: must be >= 1, got 0"),
+        (["data.batch_chunks=0"], "data.batch_chunks: must be >= 1, got 0"),
         (["model.local_layers=-1"], "model.local_layers: must be >= 0, got -1"),
+        (["train.lr=-1"], "train.lr: must be a finite number >= 0, got -1.0"),
+        (["train.lr=nan"], "train.lr: must be a finite number >= 0, got nan"),
+        (["train.lr=1e400"], "train.lr: must be a finite number >= 0, got inf"),
+        (["train.weight_decay=-0.1"], "train.weight_decay: must be a finite number >= 0, got -0.1"),
+        (["train.eval_batch_size=0"], "train.eval_batch_size: must be >= 1, got 0"),
+        (["train.max_steps=-1"], "train.max_steps: must be >= 0, got -1"),
+        (["model.dropout=2"], "model.dropout: must be a finite number in [0, 1), got 2.0"),
+        (["model.node_dims=[119,0]"], "model.node_dims[1]: must be >= 1, got 0"),
+        (["model.node_kind=continuous"], "model.node_dims: model.node_kind=continuous takes one"),
+        (["seed=-1"], "seed: must be in [0, 4294967295], got -1"),
+        (["data.num_workers=-1"], "data.num_workers: must be >= 0, got -1"),
+        (["device=foo"], "device: invalid value 'foo'; choose auto, cpu, cuda or cuda:N"),
+        (["resume=yes"], "resume: invalid value True (YAML reads yes, true and on as True); "
+                         "choose one of ['no', 'auto'] (false and off mean no)"),
+        (["resume=later"], "resume: invalid value 'later'; choose one of ['no', 'auto']"),
         (["data.name=ogbg-molnothing", "data.source=null"], "ogbg-molnothing"),
         (["model.init_from=configs"], "configs is not a graphsep checkpoint"),
+        # the dataset's atoms and bonds against the model's feature sizes (a ZINC model's here)
+        (["model.node_dims=[28]", "model.edge_dims=[4]"],
+         "model.node_dims=[28] reads 1 categorical node feature(s), the data has 9; "
+         "model.edge_dims=[4] reads 1 categorical edge feature(s), the data has 3"),
+        (["model.node_dims=[50,5,12,12,10,6,6,2,2]"],
+         "model.node_dims[0]=50 embeds values 0 to 49, the data's node feature 0 spans 0 to 52"),
+        (["model.node_kind=continuous", "model.node_dims=[3]"],
+         "model.node_dims=[3] reads 3 continuous node feature(s), the data has 9"),
     ],
-)
+)  # fmt: skip
 def test_bad_input_stops_before_training_with_its_name(data_root, tmp_path, capsys, extra, message):
     assert train.main(quick_args(data_root, tmp_path / "run", *extra)) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_every_numeric_key_has_its_range():
+    defaults = config_to_dict(Config())
+
+    def is_numeric(value):
+        if isinstance(value, list):  # node_dims, edge_dims; pretrain.corpus holds paths
+            return bool(value) and all(is_numeric(v) for v in value)
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    numeric = [
+        k for k in valid_keys() if is_numeric(functools.reduce(dict.get, k.split("."), defaults))
+    ]
+    assert {"seed", "train.lr", "model.node_dims"} <= set(numeric)
+    assert sorted(set(numeric) - set(RANGES)) == []
+
+
+@pytest.mark.parametrize(
+    "given, read", [("no", "no"), ("false", "no"), ("off", "no"), ("auto", "auto")]
+)
+def test_resume_reads_yaml_booleans_as_no(tmp_path, given, read):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"resume: {given}\n")
+    assert load_config(config).resume == read
+    assert load_config(None, [f"resume={given}"]).resume == read
 
 
 def test_missing_config_file_and_unwritable_out_dir(tmp_path, capsys):
@@ -133,11 +221,13 @@ def test_missing_config_file_and_unwritable_out_dir(tmp_path, capsys):
         ("- model.norm=sep\n", "expected a mapping of keys, got list"),
         ("model:\n  nrom: sep\n", "unknown key 'model.nrom' (did you mean 'model.norm'?)"),
         ("train:\n  epochs: many\n", "key 'train.epochs'"),
+        ("resume: yes\n", "resume: invalid value True (YAML reads yes, true and on as True)"),
+        (gzip.compress(b"model:\n  norm: sep\n"), "not a YAML text file (byte 1 is not UTF-8"),
     ],
 )
 def test_a_bad_config_file_is_named_with_its_problem(tmp_path, capsys, content, message):
     config = tmp_path / "bad.yaml"
-    config.write_text(content)
+    config.write_bytes(content if isinstance(content, bytes) else content.encode())
     assert train.main(["--config", str(config), f"out_dir={tmp_path / 'run'}"]) == 2
     err = capsys.readouterr().err
     assert f"{config}:" in err and message in err

@@ -214,6 +214,14 @@ class PretrainRun(TrainingRun):
         self.atom_weights = atom_feature_weights(cfg.pretrain.atom_type_weight).to(self.ctx.device)
         return model, self.data.train
 
+    def data_fingerprint(self) -> dict[str, Any]:
+        """Return the corpus cache (named by a hash of its files' paths, sizes, times), split."""
+        return {
+            "corpus_cache": self.data.corpus.folder.name,
+            "split_sizes": {"train": len(self.data.train.dataset),
+                            "held_out": len(self.data.held_out.dataset)},
+        }  # fmt: skip
+
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Reconstruction loss of one batch under its seeded masks."""
         mask = self.masks(batch, epoch, batch_index).to(self.ctx.device)

@@ -20,16 +20,21 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
+from torch import Tensor, nn
 
 import graphsep
+from graphsep.config import ConfigError, config_from_dict
 from graphsep.errors import GraphsepError
 from graphsep.files import fsync, publish, temporary_sibling, write_failure
+from graphsep.training.task import TaskSpec
 
 FORMAT = "graphsep-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 TRAIN_STATE_FILE = "train_state.pt"
+TRAIN_STATE_TYPES = {"optimizer": dict, "scheduler": dict, "rng": list, "progress": dict}
+"""What ``train_state.pt`` holds: the engine's optimizer, schedule, RNG and progress state."""
 
 
 class CheckpointError(GraphsepError, ValueError):
@@ -123,23 +128,34 @@ def load_train_state(path: str | Path) -> dict[str, Any]:
     """Load ``train_state.pt`` of a checkpoint folder (no arbitrary unpickling).
 
     Raises:
-        CheckpointError: the file is missing, truncated or not loadable with weights only.
+        CheckpointError: the file is missing, truncated, not loadable with weights only, or
+            not a graphsep training state (``TRAIN_STATE_TYPES``).
     """
     file = Path(path) / TRAIN_STATE_FILE
     if not file.is_file():
         raise CheckpointError(f"{path}: {TRAIN_STATE_FILE} is missing (not a resumable checkpoint)")
     try:
-        return torch.load(file, weights_only=True)
+        state = torch.load(file, weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise CheckpointError(f"{file}: corrupt or truncated training state ({err})") from err
+    expected = ", ".join(f"{k} ({t.__name__})" for k, t in TRAIN_STATE_TYPES.items())
+    if not isinstance(state, dict) or any(
+        not isinstance(state.get(key), kind) for key, kind in TRAIN_STATE_TYPES.items()
+    ):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(
+            f"{file}: not a graphsep training state: expected {expected}, found {found}"
+        )
+    return state
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
     """Read and check a checkpoint's ``meta.json`` without loading the weights.
 
     Raises:
-        CheckpointError: the folder or file is missing, unreadable, or not a graphsep
-            checkpoint of a supported format version.
+        CheckpointError: the folder or file is missing, unreadable, not a graphsep checkpoint
+            of a supported format version, or its config's model section or its task is not
+            one graphsep can rebuild (the key, the value and what is allowed are named).
     """
     path = Path(path)
     if not path.exists():
@@ -161,7 +177,36 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             f"{meta.get('graphsep_version')}) is not supported by graphsep "
             f"{graphsep.__version__}, which reads version {FORMAT_VERSION}"
         )
+    _check_meta(meta, path / META_FILE)
     return meta
+
+
+def _check_meta(meta: dict[str, Any], file: Path) -> None:
+    """Check the entries that readers rebuild things from: the config's model, the task.
+
+    The model section goes through the config schema (as a YAML file's would); other sections
+    are only compared, by a resumed run, with its own config.
+    """
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        found = f"a {type(config).__name__}" if "config" in meta else "no 'config' entry"
+        raise CheckpointError(
+            f"{file}: 'config' must be a mapping (the run's config); found {found}"
+        )
+    if not isinstance(config.get("model", {}), dict):
+        raise CheckpointError(
+            f"{file}: config.model must be a mapping (the model's settings); found a "
+            f"{type(config['model']).__name__}"
+        )
+    try:
+        config_from_dict({"model": config.get("model", {})}, f"{file}: config")
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from err
+    if "task" in meta:
+        try:
+            TaskSpec.from_dict(meta["task"])
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{file}: task: {err}") from err
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -181,3 +226,25 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights}: corrupt or truncated weights ({err})") from err
     return Checkpoint(state_dict=state_dict, meta=meta, path=path)
+
+
+def load_weights(module: nn.Module, state_dict: dict[str, Tensor], where: str | Path) -> None:
+    """Copy checkpoint weights into ``module``, or say why they do not fit it.
+
+    Args:
+        module (nn.Module): the model (or part of it) built from the checkpoint's config.
+        state_dict (dict[str, Tensor]): the weights, as read by :func:`load_checkpoint`.
+        where (str | Path): the checkpoint, named in the message.
+
+    Raises:
+        CheckpointError: missing, unexpected or differently shaped tensors; the first is named.
+    """
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError as err:
+        # torch's first line only says "Error(s) in loading state_dict"; the next names one
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        problem = lines[1] if len(lines) > 1 else lines[0]
+        raise CheckpointError(
+            f"{where}: the weights do not fit the model: {problem[:300]}"
+        ) from err

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -19,6 +22,7 @@ from graphsep.data.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
 from graphsep.data.table import DataError
 from graphsep.data.zinc import ZINC_SUBSET, load_zinc
 from graphsep.training.distributed import DistContext, barrier, per_rank_batch_size
+from graphsep.training.models import feature_problems
 from graphsep.training.task import TaskSpec
 
 SPLITS = ("train", "valid", "test")
@@ -35,12 +39,14 @@ class PropertyData:
         valid (DataLoader): size-sorted batches (this rank's share of them).
         test (DataLoader): size-sorted batches (this rank's share of them).
         task (TaskSpec): task names, type, metric and target scaling.
+        fingerprint (dict[str, Any]): what identifies the data (:func:`dataset_fingerprint`).
     """
 
     train: DataLoader
     valid: DataLoader
     test: DataLoader
     task: TaskSpec
+    fingerprint: dict[str, Any]
 
 
 def resolve_source(name: str, source: str | None) -> str | None:
@@ -63,6 +69,42 @@ def task_names(dataset: PygGraphPropPredDataset) -> list[str]:
         if len(names) == dataset.num_tasks:
             return names
     return [f"task_{i}" for i in range(dataset.num_tasks)]
+
+
+def dataset_fingerprint(files: Sequence[str | Path], split: dict[str, Tensor]) -> dict[str, Any]:
+    """Identify a dataset: a sha256 of its processed files and split indices, the split sizes.
+
+    A resumed run compares it with its checkpoint's, so that a dataset folder rebuilt from
+    another table, or split otherwise, is not trained on silently.
+
+    Args:
+        files (Sequence[str | Path]): the processed files the graphs and labels are read from.
+        split (dict[str, Tensor]): ``train``, ``valid``, ``test`` index tensors.
+
+    Returns:
+        dict[str, Any]: ``sha256`` (hex) and ``split_sizes`` (graphs per split).
+    """
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    for name in SPLITS:
+        digest.update(split[name].to(torch.int64).numpy().tobytes())
+    return {"sha256": digest.hexdigest(), "split_sizes": {n: len(split[n]) for n in SPLITS}}
+
+
+def check_features(cfg: Config, node_feat: Tensor, edge_feat: Tensor) -> None:
+    """Stop before training if ``cfg.model`` cannot read the dataset's features.
+
+    Raises:
+        DataError: naming the dataset and each ``model.*_dims`` that does not fit it.
+    """
+    problems = feature_problems(cfg.model, node_feat, edge_feat)
+    if problems:
+        raise DataError(
+            f"{cfg.data.name} under {cfg.data.root}: its features do not fit the model: "
+            + "; ".join(problems)
+        )
 
 
 def _task_type(ogb_task_type: str) -> str:
@@ -120,8 +162,10 @@ def bucket_loader(
     )
 
 
-def _zinc_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
+def _zinc_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec, dict[str, Any]]:
     splits = load_zinc(cfg.data.name, cfg.data.root)
+    parts = splits.values()
+    check_features(cfg, torch.cat([d.x for d in parts]), torch.cat([d.edge_attr for d in parts]))
     encoded = {
         name: EncodedDataset(
             dataset,
@@ -132,12 +176,15 @@ def _zinc_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
     }
     task = TaskSpec(["penalized_logP"], "regression", "mae", cfg.data.name)
     task.fit_scaling(splits["train"].y.view(-1, 1))
-    return encoded, task
+    files = splits["train"].processed_paths  # PyG's ZINC names all three splits' files
+    fingerprint = dataset_fingerprint(files, {n: torch.arange(len(d)) for n, d in splits.items()})
+    return encoded, task, fingerprint
 
 
-def _ogb_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
+def _ogb_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec, dict[str, Any]]:
     source = resolve_source(cfg.data.name, cfg.data.source)
     dataset = load_ogb_dataset(cfg.data.name, cfg.data.root, source=source)
+    check_features(cfg, dataset.x, dataset.edge_attr)
     encoded = EncodedDataset(dataset, progress=cfg.progress)
     split = load_split(dataset)
     task = TaskSpec(
@@ -147,7 +194,8 @@ def _ogb_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec]:
         dataset=cfg.data.name,
     )
     task.fit_scaling(dataset.y[split["train"]].float())
-    return {name: encoded.index_select(split[name]) for name in SPLITS}, task
+    fingerprint = dataset_fingerprint(dataset.processed_paths, split)
+    return {name: encoded.index_select(split[name]) for name in SPLITS}, task, fingerprint
 
 
 def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyData:
@@ -161,10 +209,10 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
     ctx = ctx or DistContext(0, 1, torch.device("cpu"))
     is_zinc = cfg.data.name in ZINC_SUBSET
     if ctx.is_main:  # build and cache once, before other ranks read
-        subsets, task = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+        subsets, task, fingerprint = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
     barrier(ctx)
     if not ctx.is_main:
-        subsets, task = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+        subsets, task, fingerprint = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
     train, valid, test = (subsets[name] for name in SPLITS)
     train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
     ebs = cfg.train.eval_batch_size
@@ -181,4 +229,5 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
         valid=bucket_loader(valid, valid.sizes, ebs, False, cfg, ctx, even_shards=False),
         test=bucket_loader(test, test.sizes, ebs, False, cfg, ctx, even_shards=False),
         task=task,
+        fingerprint=fingerprint,
     )

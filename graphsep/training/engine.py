@@ -10,6 +10,7 @@ resume from them, ``metrics.jsonl`` and the ``best`` checkpoint.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,22 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from graphsep.config import Config, config_to_dict
-from graphsep.training.checkpoint import Checkpoint, save_checkpoint
+from graphsep.errors import GraphsepError
+from graphsep.training.checkpoint import (
+    TRAIN_STATE_FILE,
+    Checkpoint,
+    CheckpointError,
+    load_weights,
+    save_checkpoint,
+)
 from graphsep.training.distributed import DistContext, barrier, mean_over_ranks
 from graphsep.training.optim import build_optimizer, warmup_cosine
 from graphsep.training.resume import (
+    FINGERPRINT_KEY,
     Progress,
     capture_rng,
+    check_optimizer_state,
+    check_same_data,
     check_same_run,
     load_resume_point,
     restore_rng,
@@ -53,6 +64,10 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+class TrainingDiverged(GraphsepError):
+    """The loss, the weights or the predictions stopped being finite; none of it was saved."""
+
+
 @dataclass
 class Evaluation:
     """What one evaluation measured.
@@ -73,8 +88,8 @@ class Evaluation:
 class TrainingRun:
     """A training run: subclasses build the model and data and say how to score them.
 
-    Subclasses implement :meth:`build`, :meth:`batch_loss`, :meth:`evaluate`,
-    :meth:`is_better` and may extend :meth:`meta` and :meth:`results`.
+    Subclasses implement :meth:`build`, :meth:`data_fingerprint`, :meth:`batch_loss`,
+    :meth:`evaluate`, :meth:`is_better` and may extend :meth:`meta` and :meth:`results`.
 
     Args:
         cfg (Config): the run's config.
@@ -97,6 +112,10 @@ class TrainingRun:
             check_same_run(point[0].meta["config"], cfg, point[0].path)
         self.resuming = point is not None
         self.model, self.train_loader = self.build()
+        if point is not None:
+            check_same_data(
+                point[0].meta.get(FINGERPRINT_KEY), self.data_fingerprint(), point[0].path
+            )
         self.model.to(ctx.device)
         steps_per_epoch = len(self.train_loader)
         self.total_steps = steps_per_epoch * cfg.train.epochs
@@ -125,6 +144,13 @@ class TrainingRun:
         """
         raise NotImplementedError
 
+    def data_fingerprint(self) -> dict[str, Any]:
+        """Return what identifies the data built by :meth:`build` (plain types, for JSON).
+
+        Saved in every checkpoint; a resumed run refuses data whose fingerprint differs.
+        """
+        raise NotImplementedError
+
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Return the loss of one training batch, computed through ``self.trained``.
 
@@ -147,7 +173,10 @@ class TrainingRun:
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Return the ``meta.json`` fields of this run's checkpoints."""
-        return {"kind": self.kind, "config": config_to_dict(self.cfg), **extra}
+        return {
+            "kind": self.kind, "config": config_to_dict(self.cfg),
+            FINGERPRINT_KEY: self.data_fingerprint(), **extra,
+        }  # fmt: skip
 
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return ``results.json``'s content from the best row and all ``metrics.jsonl`` rows."""
@@ -165,13 +194,37 @@ class TrainingRun:
         """``<out_dir>/metrics.jsonl``: one JSON row per finished epoch."""
         return self.out_dir / "metrics.jsonl"
 
+    def diverged(self, what: str) -> TrainingDiverged:
+        """Return the error that stops a run whose numbers are no longer finite (``what``).
+
+        Nothing from the diverged model is saved: the checkpoints in out_dir predate it.
+        """
+        p = self.progress
+        return TrainingDiverged(
+            f"training diverged at step {p.step} (epoch {p.epoch}): {what}; likely causes: "
+            f"train.lr={self.cfg.train.lr:g} too high, or non-finite labels in the data. "
+            f"No checkpoint was written from the diverged model"
+        )
+
+    def _check_weights(self) -> None:
+        """Stop before a model with a non-finite weight or statistic is scored or saved."""
+        tensors = self.model.state_dict().values()
+        if not all(t.isfinite().all() for t in tensors if t.is_floating_point()):
+            raise self.diverged("the model's weights are no longer finite")
+
     def _resume(self, ckpt: Checkpoint, state: dict[str, Any]) -> None:
         """Continue from a ``last`` checkpoint and its training state."""
-        self.model.load_state_dict(ckpt.state_dict)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        restore_rng(state["rng"], self.ctx)
-        self.progress = Progress(**state["progress"])
+        load_weights(self.model, ckpt.state_dict, ckpt.path)
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            check_optimizer_state(self.optimizer)
+            self.scheduler.load_state_dict(state["scheduler"])
+            restore_rng(state["rng"], self.ctx)
+            self.progress = Progress(**state["progress"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(
+                f"{ckpt.path / TRAIN_STATE_FILE}: does not fit this run: {str(err).splitlines()[0]}"
+            ) from err
         if self.ctx.is_main:  # rows of epochs after the checkpoint would be duplicated
             self._truncate_metrics(self.progress.epoch)
             tqdm.write(
@@ -193,6 +246,7 @@ class TrainingRun:
 
     def _save_last(self) -> None:
         """Write the resumable ``last`` checkpoint (collective: every rank calls it)."""
+        self._check_weights()
         progress = self.progress.to_dict()
         progress["loss_sum"] = mean_over_ranks(self.progress.loss_sum, self.ctx)
         rng = capture_rng(self.ctx)
@@ -232,6 +286,8 @@ class TrainingRun:
             global_index = p.batch_in_epoch * self.ctx.world_size + self.ctx.rank
             loss = self._train_step(batch, epoch, global_index)
             p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
+            if not math.isfinite(loss):  # a rank stopping here ends a torchrun run
+                raise self.diverged(f"the loss is {loss}")
             p.loss_sum += loss
             bar.set_postfix(loss=f"{loss:.4f}")
             if every and p.step % every == 0:
@@ -240,6 +296,7 @@ class TrainingRun:
 
     def _log_epoch(self, epoch: int, loss: float, start: float, train_seconds: float) -> None:
         """Evaluate on every rank; the main one appends the epoch's row and keeps the best."""
+        self._check_weights()
         self.model.eval()
         evaluation = self.evaluate(epoch)
         if not self.ctx.is_main:

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from graphsep.config import Config
 from graphsep.nn.model import PropertyPredictor
+from graphsep.training.checkpoint import load_weights
 from graphsep.training.data import PropertyData, load_property_data
 from graphsep.training.distributed import gather_from_ranks, init_distributed, shutdown
 from graphsep.training.engine import Evaluation, TrainingRun
@@ -57,8 +58,12 @@ class FinetuneRun(TrainingRun):
         self.task = self.data.task
         model = build_predictor(cfg.model, self.task.num_tasks)
         if encoder_state is not None:
-            model.encoder.load_state_dict(encoder_state)
+            load_weights(model.encoder, encoder_state, f"model.init_from={cfg.model.init_from}")
         return model, self.data.train
+
+    def data_fingerprint(self) -> dict[str, Any]:
+        """Return the sha256 of the processed files and split, and the split sizes."""
+        return self.data.fingerprint
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Task loss of one batch (NaN-masked BCE, or MSE on standardised targets)."""
@@ -67,7 +72,7 @@ class FinetuneRun(TrainingRun):
 
     def evaluate(self, epoch: int) -> Evaluation:
         """Score valid and test with OGB's ``Evaluator``; valid selects the best epoch."""
-        valid, test = (self._score(loader) for loader in (self.data.valid, self.data.test))
+        valid, test = (self._score(split) for split in ("valid", "test"))
         task = self.task
         return Evaluation(
             monitored=valid,
@@ -76,11 +81,17 @@ class FinetuneRun(TrainingRun):
             scores={"valid": valid, "test": test},
         )
 
-    def _score(self, loader: DataLoader) -> float:
-        """Predict this rank's share of a split, gather every rank's and score the whole."""
-        share = predict(self.model, loader, self.task, self.ctx.device)
+    def _score(self, split: str) -> float:
+        """Predict this rank's share of a split, gather every rank's and score the whole.
+
+        Raises:
+            TrainingDiverged: a prediction is not finite (OGB's metrics would fail on it).
+        """
+        share = predict(self.model, getattr(self.data, split), self.task, self.ctx.device)
         shares = gather_from_ranks(share, self.ctx)
         preds, labels = (np.concatenate(parts) for parts in zip(*shares, strict=True))
+        if not np.isfinite(preds).all():
+            raise self.diverged(f"its predictions on the {split} split are not finite")
         return self.task.score(preds, labels)
 
     def is_better(self, value: float, best: float | None) -> bool:

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from graphsep.config import ModelConfig
 from graphsep.nn.model import GraphTransformer, PropertyPredictor
-from graphsep.training.checkpoint import CheckpointError, load_checkpoint
+from graphsep.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 
 ENCODER_PREFIX = "encoder."
 
@@ -32,6 +32,39 @@ def ogb_feature_problems(model_cfg: ModelConfig) -> list[str]:
         for key, dims in ogb.items()
         if list(getattr(model_cfg, key)) != dims
     ]
+
+
+def feature_problems(model_cfg: ModelConfig, node_feat: Tensor, edge_feat: Tensor) -> list[str]:
+    """Why the model cannot read a dataset's node and edge features; empty when it can.
+
+    Args:
+        model_cfg (ModelConfig): ``node_kind``, ``node_dims``, ``edge_kind``, ``edge_dims``.
+        node_feat (Tensor): ``(N, F)`` the features of every node of the dataset.
+        edge_feat (Tensor): ``(E, F_e)`` (or ``(E,)``: one column) those of every edge.
+
+    Returns:
+        list[str]: one line per mismatch, naming the key, what it reads and what the data holds.
+    """
+    problems = []
+    for part, feat in (("node", node_feat), ("edge", edge_feat)):
+        kind, dims = getattr(model_cfg, f"{part}_kind"), list(getattr(model_cfg, f"{part}_dims"))
+        if kind == "none":
+            continue
+        feat, key = feat.view(feat.size(0), -1), f"model.{part}_dims"
+        reads = dims[0] if kind == "continuous" else len(dims)
+        if feat.size(1) != reads:
+            problems.append(
+                f"{key}={dims} reads {reads} {kind} {part} feature(s), the data has {feat.size(1)}"
+            )
+        elif kind == "categorical" and feat.numel():
+            low, high = feat.min(0).values.tolist(), feat.max(0).values.tolist()
+            problems += [
+                f"{key}[{i}]={size} embeds values 0 to {size - 1}, the data's {part} feature {i} "
+                f"spans {low[i]} to {high[i]}"
+                for i, size in enumerate(dims)
+                if low[i] < 0 or high[i] >= size
+            ]
+    return problems
 
 
 def featurizer_of(model_cfg: ModelConfig) -> str | None:
@@ -68,7 +101,7 @@ def load_encoder_state(path: str, model_cfg: ModelConfig) -> dict[str, Tensor]:
             differs from ``model_cfg``; the message names every mismatching key.
     """
     ckpt = load_checkpoint(path)
-    saved = ckpt.meta.get("config", {}).get("model", {})
+    saved = ckpt.meta["config"].get("model", {})
     mismatch = architecture_mismatch(saved, model_cfg)
     if mismatch:
         raise CheckpointError(
@@ -90,6 +123,6 @@ def init_encoder_from(model: nn.Module, path: str, model_cfg: ModelConfig) -> No
     """Copy the encoder weights of the checkpoint at ``path`` into ``model.encoder``.
 
     Raises:
-        CheckpointError: as :func:`load_encoder_state`.
+        CheckpointError: as :func:`load_encoder_state`, or weights that do not fit.
     """
-    model.encoder.load_state_dict(load_encoder_state(path, model_cfg))
+    load_weights(model.encoder, load_encoder_state(path, model_cfg), f"model.init_from={path}")

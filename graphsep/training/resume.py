@@ -32,6 +32,9 @@ RESULT_NEUTRAL_KEYS = {
 }  # fmt: skip
 """Keys a resumed run may change: they do not change what it computes."""
 
+FINGERPRINT_KEY = "data_fingerprint"
+"""The ``meta.json`` entry that identifies the data a run trains on (older checkpoints lack it)."""
+
 
 @dataclass
 class Progress:
@@ -88,6 +91,32 @@ def check_same_run(saved: dict[str, Any], cfg: Config, where: Path) -> None:
         )
 
 
+def check_same_data(saved: dict[str, Any] | None, now: dict[str, Any], where: Path) -> None:
+    """Stop if the data differs from the data the checkpoint at ``where`` was trained on.
+
+    A checkpoint written before fingerprints were recorded resumes with a warning.
+
+    Raises:
+        CheckpointError: naming both fingerprints.
+    """
+    if saved is None:
+        warnings.warn(
+            f"{where} records no data fingerprint (written by an older graphsep): resuming "
+            "without checking that the data is the one it was trained on",
+            stacklevel=2,
+        )
+    elif saved != now:
+        raise CheckpointError(
+            f"cannot resume from {where}: the data differs from the data it was trained on "
+            f"(checkpoint {_describe(saved)}; now {_describe(now)}). Restore that data, or "
+            "start a fresh run in another out_dir."
+        )
+
+
+def _describe(fingerprint: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in fingerprint.items())
+
+
 def load_resume_point(last: Path) -> tuple[Checkpoint, dict[str, Any]] | None:
     """Load ``last`` (or, if it is corrupt, ``last.prev`` with a warning); None if neither exists.
 
@@ -105,6 +134,24 @@ def load_resume_point(last: Path) -> tuple[Checkpoint, dict[str, Any]] | None:
     if errors:
         raise CheckpointError("no readable checkpoint to resume from: " + "; ".join(errors))
     return None
+
+
+def check_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Stop if a loaded optimizer state holds a tensor shaped unlike its parameter.
+
+    ``Optimizer.load_state_dict`` checks only the number of parameters; a state saved for
+    another model of as many parameters would fail at the first step.
+
+    Raises:
+        ValueError: naming the first such tensor and both shapes.
+    """
+    for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
+        for name, value in optimizer.state.get(param, {}).items():
+            if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                raise ValueError(
+                    f"optimizer state {name!r} of parameter {index} has shape "
+                    f"{tuple(value.shape)}, the parameter {tuple(param.shape)}"
+                )
 
 
 def capture_rng(ctx: DistContext) -> list[torch.Tensor]:

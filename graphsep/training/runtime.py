@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphsep.config import check_device
 from graphsep.errors import GraphsepError
 
 
@@ -22,12 +23,22 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """Return the device for ``name``: ``auto`` is CUDA when present, else CPU."""
+    """Return the device for ``name``: ``auto`` is CUDA when present, else CPU.
+
+    Raises:
+        GraphsepError: a name outside ``config.DEVICES``, or a CUDA device this machine lacks.
+    """
+    check_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GraphsepError(f"device={name}: CUDA is not available on this machine")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise GraphsepError(
+            f"device={name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        )
     return device
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -11,8 +12,11 @@ import torch.nn.functional as F
 from ogb.graphproppred import Evaluator
 from torch import Tensor
 
+from graphsep.data.recipes import TASK_TYPES
+
 OGB_TEMPLATE = {"rocauc": "ogbg-moltox21", "ap": "ogbg-molpcba", "rmse": "ogbg-molesol"}
 LOWER_IS_BETTER = ("rmse", "mae")
+TASK_METRICS = (*OGB_TEMPLATE, "mae")
 
 
 @dataclass
@@ -44,6 +48,33 @@ class TaskSpec:
     def to_dict(self) -> dict[str, Any]:
         """Return plain types for a checkpoint's metadata."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, content: Any) -> TaskSpec:
+        """Rebuild a task saved by :meth:`to_dict`, checking every field.
+
+        Raises:
+            ValueError: naming the field, its value and what is allowed.
+        """
+        if not isinstance(content, dict):
+            raise ValueError(f"expected a mapping of task fields, got {type(content).__name__}")
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(content) - set(allowed))
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in content]
+        if unknown or missing:
+            problem = f"unknown fields {unknown}" if unknown else f"missing fields {missing}"
+            raise ValueError(f"{problem}; a task has {allowed}")
+        task = cls(**content)
+        names = task.names
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"names: expected a non-empty list of task names, got {names!r}")
+        for key, choices in (("task_type", TASK_TYPES), ("metric", TASK_METRICS)):
+            if getattr(task, key) not in choices:
+                value = getattr(task, key)
+                raise ValueError(f"{key}: invalid value {value!r}; choose one of {list(choices)}")
+        for key in ("target_mean", "target_std"):
+            _check_scaling(key, getattr(task, key), task.num_tasks)
+        return task
 
     def fit_scaling(self, y: Tensor) -> None:
         """Set the regression target scaling from training labels ``(G, num_tasks)``."""
@@ -109,3 +140,19 @@ class TaskSpec:
     def higher_is_better(self) -> bool:
         """Whether a larger metric value is better (ROC-AUC, AP) or worse (RMSE)."""
         return self.metric not in LOWER_IS_BETTER
+
+
+def _check_scaling(key: str, values: Any, num_tasks: int) -> None:
+    """Stop unless ``values`` is None or one finite number per task (positive for a std)."""
+    if values is None:
+        return
+    positive = key == "target_std"
+    ok = (
+        isinstance(values, list)
+        and len(values) == num_tasks
+        and all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+        and (not positive or all(v > 0 for v in values))
+    )
+    if not ok:
+        kind = "positive finite number" if positive else "finite number"
+        raise ValueError(f"{key}: expected one {kind} per task ({num_tasks}), got {values!r}")
