@@ -9,11 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from graphsep.config import Config, config_to_dict
 from graphsep.files import WriteError, write_atomically
 from graphsep.training.checkpoint import load_checkpoint, save_checkpoint
 from graphsep.training.resume import load_resume_point
 
 STATE = {"weight": torch.arange(6.0).view(2, 3)}
+META = {"kind": "test", "config": config_to_dict(Config())}
+
+
+def train_state(step: int) -> dict:
+    return {"optimizer": {}, "scheduler": {}, "rng": [], "progress": {"step": step}}
 
 
 @pytest.fixture
@@ -26,7 +32,7 @@ def umask():
 @pytest.mark.parametrize(("mask", "folder", "file"), [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600)])
 def test_checkpoints_honour_the_umask(tmp_path, umask, mask, folder, file):
     umask(mask)
-    path = save_checkpoint(tmp_path / "run" / "last", STATE, {"kind": "test"}, train_state={})
+    path = save_checkpoint(tmp_path / "run" / "last", STATE, META, train_state(0))
     assert path.stat().st_mode & 0o777 == folder
     assert {p.name: p.stat().st_mode & 0o777 for p in path.iterdir()} == {
         "model.safetensors": file, "meta.json": file, "train_state.pt": file,
@@ -48,16 +54,16 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_resume_uses_the_last_wh
     tmp_path, monkeypatch
 ):
     last = tmp_path / "last"
-    save_checkpoint(last, STATE, {"kind": "test", "epoch": 1}, train_state={"step": 1})
-    save_checkpoint(last, STATE, {"kind": "test", "epoch": 2}, {"step": 2}, keep_previous=True)
+    save_checkpoint(last, STATE, {**META, "epoch": 1}, train_state(1))
+    save_checkpoint(last, STATE, {**META, "epoch": 2}, train_state(2), keep_previous=True)
     monkeypatch.setattr(Path, "write_bytes", full_disk_after(100))
     bigger = {"weight": torch.zeros(1000)}
     with pytest.raises(WriteError, match=f"^no space left on device while writing {last}$"):
-        save_checkpoint(last, bigger, {"kind": "test", "epoch": 3}, {"step": 3}, keep_previous=True)
+        save_checkpoint(last, bigger, {**META, "epoch": 3}, train_state(3), keep_previous=True)
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last", "last.prev"]  # no temporary
     ckpt, state = load_resume_point(last)
-    assert (ckpt.meta["epoch"], state["step"]) == (2, 2)
+    assert (ckpt.meta["epoch"], state["progress"]["step"]) == (2, 2)
     assert torch.equal(load_checkpoint(last).state_dict["weight"], STATE["weight"])
 
 
