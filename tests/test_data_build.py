@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import io
+import re
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from graphsep.data.ogb_loading import allow_pyg_in_torch_load, load_ogb_dataset,
 from graphsep.data.recipes import list_recipes, load_recipe
 from graphsep.data.split import random_split
 from graphsep.data.table import DataError, read_table
+from graphsep.predict import read_chunks
 
 OGB_SPLIT_SIZES = {
     "ogbg-molhiv": [32901, 4113, 4113],
@@ -180,10 +184,10 @@ def test_missing_column_lists_present_ones(tmp_path: Path) -> None:
     with pytest.raises(
         DataError,
         match=r"assay\.csv: no SMILES column 'smiles'; "
-        r"columns present: smi, active",
+        r"columns present: 'smi', 'active'",
     ):
         read_table(table)
-    with pytest.raises(DataError, match=r"no label column 'tox'; columns present: smi, active"):
+    with pytest.raises(DataError, match=r"no label column 'tox'; columns present: 'smi', 'active'"):
         read_table(table, "smi", ["tox"])
 
 
@@ -355,3 +359,55 @@ def test_cli_lists_recipes(capsys) -> None:
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     assert "ogbg-molhiv" in out and "32901/4113/4113" in out
+
+
+# What comes from outside (a table, a dataset folder) is checked where it enters; each problem
+# is one DataError naming the file, row or column.
+
+
+def build_small(table: Path, root: Path, split: str = "random", task: str = "classification"):
+    return build_dataset(
+        "assay", table, root, task_type=task, split=split, processes=1, progress=False
+    )
+
+
+BAD_TABLES = [
+    pytest.param(b"smiles,y\nCCO,1,\nCCN,0,\n", "row 2 of {}: 3 fields where the header has 2",
+                 id="trailing-comma"),
+    pytest.param(b"smiles,y\nCCO,1\nCCN,0,5,6\n", "row 3 of {}: 4 fields where the header has 2",
+                 id="long-row"),
+    pytest.param(b"smiles,smiles\nCCO,CCN\n", "{}: duplicate column name 'smiles' in the header",
+                 id="duplicate-columns"),
+    pytest.param(b"smiles,y\nCCO,1\nC\xffC,0\n",
+                 "row 3 of {}, column 'smiles': byte 0xff is not UTF-8", id="not-utf8"),
+    pytest.param(b"sm\xe9iles,y\nCCO,1\n", "the header of {}: byte 0xe9 is not UTF-8",
+                 id="not-utf8-header"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("reader", ["data build", "predict", "predict stdin"])
+@pytest.mark.parametrize(("content", "message"), BAD_TABLES)
+def test_bad_table_is_refused_naming_the_row(tmp_path, monkeypatch, reader, content, message):
+    table = tmp_path / "assay.csv"
+    table.write_bytes(content)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(content)))
+    name = "stdin" if reader == "predict stdin" else str(table)
+    with pytest.raises(DataError, match=re.escape(message.format(name))):
+        if reader == "data build":
+            build_small(table, tmp_path / "data")
+        else:
+            list(read_chunks("-" if reader == "predict stdin" else str(table)))
+
+
+@pytest.mark.parametrize(
+    ("rows", "split", "message"),
+    [
+        (["CCO,1.5", "CCN,inf", "CCC,0", "CCCl,1e400", "CCBr,-inf"], "random",
+         "rows 3, 5, 6 of {table}, column 'y': label 'inf' is not a finite number"),
+    ],
+)  # fmt: skip
+def test_bad_labels_or_too_few_rows_stop_the_build(tmp_path, rows, split, message):
+    table = write_table(tmp_path / "assay.csv", "smiles,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=re.escape(message.format(table=table))):
+        build_small(table, tmp_path / "data", split, task="regression")
+    assert not (tmp_path / "data").exists()
