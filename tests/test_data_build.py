@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import io
 import re
+import subprocess
 import sys
 import urllib.error
 from pathlib import Path
@@ -20,7 +21,7 @@ from graphsep.cli import main
 from graphsep.data import build as build_module
 from graphsep.data.build import build_dataset, ogb_master
 from graphsep.data.featurize import SmilesError, parse_smiles, smiles_to_graph
-from graphsep.data.ogb_loading import allow_pyg_in_torch_load, load_ogb_dataset, load_split
+from graphsep.data.ogb_loading import load_ogb_dataset, load_split
 from graphsep.data.recipes import list_recipes, load_recipe
 from graphsep.data.split import random_split
 from graphsep.data.table import DataError, read_table
@@ -152,7 +153,6 @@ def test_labels_and_nans_equal_table(built, moleculenet: Path, name: str) -> Non
 
 def test_ogb_reads_the_layout_by_name(built, ogb_root: Path) -> None:
     built("ogbg-molbbbp")
-    allow_pyg_in_torch_load()
     dataset = PygGraphPropPredDataset(name="ogbg-molbbbp", root=str(ogb_root))
     assert len(dataset) == 2039
     assert [len(v) for v in dataset.get_idx_split().values()] == OGB_SPLIT_SIZES["ogbg-molbbbp"]
@@ -364,11 +364,36 @@ def test_cli_lists_recipes(capsys) -> None:
 # What comes from outside (a table, a dataset folder) is checked where it enters; each problem
 # is one DataError naming the file, row or column.
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def build_small(table: Path, root: Path, split: str = "random", task: str = "classification"):
     return build_dataset(
         "assay", table, root, task_type=task, split=split, processes=1, progress=False
     )
+
+
+@pytest.mark.parametrize("imports_graphsep", [True, False])
+def test_ogb_alone_reads_a_built_folder_after_import_graphsep(built, ogb_root, imports_graphsep):
+    built("ogbg-molfreesolv")
+    code = "\n".join([
+        "import torch, torch_geometric",
+        "before = set(torch.serialization.get_safe_globals())",
+        "import graphsep" if imports_graphsep else "",
+        "added = set(torch.serialization.get_safe_globals()) - before",
+        "print(sorted(c.__name__ for c in added))",
+        "from ogb.graphproppred import PygGraphPropPredDataset",
+        f"print(len(PygGraphPropPredDataset('ogbg-molfreesolv', {str(ogb_root)!r})))",
+    ])  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    if imports_graphsep:
+        assert done.returncode == 0, done.stderr
+        added = "['DataEdgeAttr', 'DataTensorAttr', 'GlobalStorage']"  # nothing broader
+        assert done.stdout.splitlines() == [added, "642"]
+    else:  # the control: without graphsep, torch refuses OGB's processed file
+        assert done.returncode != 0 and "DataEdgeAttr" in done.stderr
 
 
 BAD_TABLES = [

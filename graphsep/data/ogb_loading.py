@@ -1,23 +1,19 @@
 """Load a built or downloaded ``ogbg-mol*`` folder with OGB's own ``PygGraphPropPredDataset``.
 
-Two traps of ogb 1.3.6 are closed here so that loading never hangs or fails in CI (no stdin, no
-network): torch >= 2.6 loads OGB's processed file with ``weights_only=True``, which refuses
-three PyG classes (snap-stanford/ogb#497); and a dataset folder without ``RELEASE_v1.txt``
-(a failed download) makes ogb block on ``input()``. Such a folder is refused before ogb sees it.
+A trap of ogb 1.3.6 is closed here so that loading never hangs in CI (no stdin, no network): a
+dataset folder without ``RELEASE_v1.txt`` (a failed download) makes ogb block on ``input()``,
+so such a folder is refused before ogb sees it. The three PyG classes torch >= 2.6 refuses in
+OGB's processed file (snap-stanford/ogb#497) are allowed by ``import graphsep``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 from pathlib import Path
 
-import torch
 from ogb.graphproppred import PygGraphPropPredDataset
 from torch import Tensor
-from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-from torch_geometric.data.storage import GlobalStorage
 
 from graphsep.data.build import (
     META_FILE,
@@ -27,12 +23,6 @@ from graphsep.data.build import (
     ogb_master,
 )
 from graphsep.data.table import DataError
-
-
-@functools.cache
-def allow_pyg_in_torch_load() -> None:
-    """Let ``torch.load(weights_only=True)`` read OGB's processed PyG file (once per process)."""
-    torch.serialization.add_safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage])
 
 
 def dataset_folder(name: str, root: str | Path) -> Path:
@@ -77,7 +67,6 @@ def load_ogb_dataset(
         DataError: a folder that is not a dataset, an absent dataset that can be neither built
             nor downloaded, or a failed download.
     """
-    allow_pyg_in_torch_load()
     folder = dataset_folder(name, root)
     if folder.exists() and not (folder / RELEASE_FILE).is_file():
         raise DataError(
