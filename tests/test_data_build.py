@@ -248,7 +248,9 @@ def test_build_fails_on_unparseable_row(tmp_path: Path) -> None:
 
 
 def test_skip_invalid_reports_rows_and_loads(tmp_path: Path) -> None:
-    table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1.5\nC1CC,2.0\nc1ccccc1O,3.0\n")
+    good = ["c1ccccc1O", "CCN", "CCC", "CC(=O)O", "CCCl", "CCBr", "CC=O", "CC#N", "OCCO", "CCS"]
+    rows = "".join(f"{s},{i + 3}.0\n" for i, s in enumerate(good))
+    table = write_table(tmp_path / "assay.csv", f"smiles,y\nCCO,1.5\nC1CC,2.0\n{rows}")
     folder = build_dataset(
         "assay",
         table,
@@ -262,7 +264,7 @@ def test_skip_invalid_reports_rows_and_loads(tmp_path: Path) -> None:
     assert skipped[["row", "smiles"]].values.tolist() == [[3, "C1CC"]]
     assert "unclosed ring" in skipped["reason"][0]
     dataset = load_ogb_dataset("assay", tmp_path)
-    assert dataset.y.flatten().tolist() == [1.5, 3.0]
+    assert dataset.y.flatten().tolist() == [1.5, *range(3, 13)]
 
 
 def test_root_that_is_not_a_dataset_never_reaches_ogb_prompt(tmp_path, monkeypatch) -> None:
@@ -424,11 +426,20 @@ def test_bad_table_is_refused_naming_the_row(tmp_path, monkeypatch, reader, cont
             list(read_chunks("-" if reader == "predict stdin" else str(table)))
 
 
+SAME_SCAFFOLD = [f"c1ccccc1{tail}" for tail in ["", "C", "CC", "O", "N", "Cl", "Br", "F", "CO"]]
+
+
 @pytest.mark.parametrize(
     ("rows", "split", "message"),
     [
         (["CCO,1.5", "CCN,inf", "CCC,0", "CCCl,1e400", "CCBr,-inf"], "random",
          "rows 3, 5, 6 of {table}, column 'y': label 'inf' is not a finite number"),
+        ([f"{s},1" for s in ["CCO", "CCN", "CCC", "CCCl", "CCBr"]], "random",
+         "5 molecules leave the valid split empty (train/valid/test 4/0/1); "
+         "a random split needs at least 10 molecules"),
+        ([f"{s},1" for s in SAME_SCAFFOLD + ["CCO", "CCN"]], "scaffold",
+         "11 molecules leave the test split empty (train/valid/test 2/9/0); "
+         "a scaffold split needs at least 10 molecules and scaffolds enough"),
     ],
 )  # fmt: skip
 def test_bad_labels_or_too_few_rows_stop_the_build(tmp_path, rows, split, message):

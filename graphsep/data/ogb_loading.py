@@ -8,10 +8,12 @@ OGB's processed file (snap-stanford/ogb#497) are allowed by ``import graphsep``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 from ogb.graphproppred import PygGraphPropPredDataset
 from torch import Tensor
 
@@ -22,6 +24,7 @@ from graphsep.data.build import (
     dataset_dir_name,
     ogb_master,
 )
+from graphsep.data.split import SPLITS, min_split_rows
 from graphsep.data.table import DataError
 
 
@@ -129,10 +132,22 @@ def load_split(dataset: PygGraphPropPredDataset) -> dict[str, Tensor]:
         dict[str, Tensor]: ``train``, ``valid``, ``test`` long index tensors.
 
     Raises:
-        DataError: the dataset folder has no such split.
+        DataError: the dataset folder has no such split, or a split file is empty.
     """
     split = dataset.meta_info["split"]
     path = Path(dataset.root) / "split" / split
     if not path.is_dir():
         raise DataError(f"{dataset.root} has no split/{split} folder")
-    return dataset.get_idx_split(split)
+    try:
+        return dataset.get_idx_split(split)
+    except pd.errors.EmptyDataError:
+        empty = [part for part in SPLITS if _is_empty(path / f"{part}.csv.gz")]
+        raise DataError(
+            f"{path}: the {' and '.join(empty)} split is empty; rebuild the dataset from a "
+            f"table of at least {min_split_rows()} molecules"
+        ) from None
+
+
+def _is_empty(split_file: Path) -> bool:
+    with gzip.open(split_file, "rb") as f:
+        return not f.read().strip()
