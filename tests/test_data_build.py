@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
+import gzip
 import io
+import os
+import pwd
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import urllib.error
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from crafted import CreatesFile
 from ogb.graphproppred import PygGraphPropPredDataset
 from ogb.utils import smiles2graph
 
@@ -26,6 +35,7 @@ from graphsep.data.recipes import list_recipes, load_recipe
 from graphsep.data.split import random_split
 from graphsep.data.table import DataError, read_table
 from graphsep.predict import read_chunks
+from graphsep.training.data import BUNDLED
 
 OGB_SPLIT_SIZES = {
     "ogbg-molhiv": [32901, 4113, 4113],
@@ -369,10 +379,51 @@ def test_cli_lists_recipes(capsys) -> None:
 REPO = Path(__file__).resolve().parents[1]
 
 
+def write_bbbp(path: Path, rows: int) -> Path:
+    pd.read_csv(BUNDLED["ogbg-molbbbp"], nrows=rows)[["smiles", "p_np"]].to_csv(path, index=False)
+    return path
+
+
 def build_small(table: Path, root: Path, split: str = "random", task: str = "classification"):
     return build_dataset(
         "assay", table, root, task_type=task, split=split, processes=1, progress=False
     )
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Root of a 40-molecule BBBP dataset, built and processed once; copy it to change it."""
+    root = tmp_path_factory.mktemp("small")
+    build_small(write_bbbp(root / "bbbp40.csv", 40), root / "data")
+    assert len(load_ogb_dataset("assay", root / "data")) == 40
+    return root / "data"
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temporary folder any user can enter (pytest's own is root's alone when run as root)."""
+    folder = Path(tempfile.mkdtemp())
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """Make ``folder`` and what it holds read-only; as root, who writes anyway, act as nobody."""
+    folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+    for path in folders:
+        path.chmod(0o555)
+    as_root = os.geteuid() == 0
+    try:
+        if as_root:
+            os.seteuid(pwd.getpwnam("nobody").pw_uid)
+        yield
+    finally:
+        if as_root:
+            os.seteuid(0)
+        for path in folders:
+            path.chmod(0o755)
 
 
 @pytest.mark.parametrize("imports_graphsep", [True, False])
@@ -447,3 +498,96 @@ def test_bad_labels_or_too_few_rows_stop_the_build(tmp_path, rows, split, messag
     with pytest.raises(DataError, match=re.escape(message.format(table=table))):
         build_small(table, tmp_path / "data", split, task="regression")
     assert not (tmp_path / "data").exists()
+
+
+def test_build_into_a_root_that_cannot_hold_it(open_tmp: Path) -> None:
+    table = write_bbbp(open_tmp / "bbbp.csv", 20)
+    (open_tmp / "a-file").write_text("")
+    with pytest.raises(DataError, match=re.escape(f"data root {open_tmp / 'a-file'} is a file")):
+        build_small(table, open_tmp / "a-file")
+    (open_tmp / "shared").mkdir()
+    with read_only(open_tmp / "shared"), pytest.raises(DataError) as err:
+        build_small(table, open_tmp / "shared" / "data")
+    assert str(err.value).startswith(f"cannot write in {open_tmp / 'shared'} (read-only)")
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def empty_gzip(path: Path) -> None:
+    path.write_bytes(gzip.compress(b""))
+
+
+@pytest.mark.parametrize(
+    ("damage", "file", "message"),
+    [
+        (truncate, "processed/geometric_data_processed.pt",
+         "{path} is damaged (PytorchStreamReader failed reading zip archive"),
+        (empty, "processed/geometric_data_processed.pt", "{path} is damaged (EOFError"),
+        (empty_gzip, "split/random/valid.csv.gz", "{path.parent}: the valid split is empty"),
+    ],
+)  # fmt: skip
+def test_damaged_dataset_folder_is_named(small_dataset, tmp_path, damage, file, message):
+    root = tmp_path / "data"
+    shutil.copytree(small_dataset, root)
+    path = root / "assay" / file
+    damage(path)
+    with pytest.raises(DataError, match=re.escape(message.format(path=path))) as err:
+        load_split(load_ogb_dataset("assay", root))
+    if path.suffix == ".pt":
+        assert str(err.value).endswith(f"delete it (rm '{path}') and run again to rebuild it")
+        path.unlink()  # as the message says: the next run rebuilds it
+        assert len(load_ogb_dataset("assay", root)) == 40
+
+
+def test_loading_needs_a_folder_and_writes_only_to_process(small_dataset, open_tmp):
+    (open_tmp / "a-file").write_text("")
+    with pytest.raises(DataError, match=re.escape(f"data root {open_tmp / 'a-file'} is a file")):
+        load_ogb_dataset("assay", open_tmp / "a-file")
+    root = open_tmp / "data"
+    shutil.copytree(small_dataset, root)
+    with read_only(root):  # processed already: reading needs no write
+        assert len(load_ogb_dataset("assay", root)) == 40
+    shutil.rmtree(root / "assay" / "processed")
+    with read_only(root), pytest.raises(DataError) as err:
+        load_ogb_dataset("assay", root)
+    assert str(err.value).startswith(f"cannot write {root / 'assay' / 'processed'}")
+
+
+@pytest.mark.parametrize("file", ["geometric_data_processed.pt", "pre_transform.pt"])
+def test_a_crafted_processed_file_is_refused_not_run(small_dataset, tmp_path, file):
+    root = tmp_path / "data"
+    shutil.copytree(small_dataset, root)
+    marker = tmp_path / "code-ran"
+    torch.save(CreatesFile(marker), root / "assay" / "processed" / file)
+    with pytest.raises(DataError, match=rf"{file}: refused to load: .* asks for code"):
+        load_ogb_dataset("assay", root)
+    assert not marker.exists()
+
+
+def test_killed_while_processing_leaves_nothing_half_written(small_dataset, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(small_dataset, root)
+    processed = root / "assay" / "processed"
+    shutil.rmtree(processed)
+    kill_in_save = "\n".join([
+        "import os, signal, torch",
+        "from graphsep.data.ogb_loading import load_ogb_dataset",
+        "def killed(obj, f, *args, **kwargs):",
+        "    with open(f, 'wb') as out:",
+        "        out.write(b'PK')  # the start of a zip file, then kill -9",
+        "    os.kill(os.getpid(), signal.SIGKILL)",
+        "torch.save = torch.serialization.save = killed",
+        f"load_ogb_dataset('assay', {str(root)!r})",
+    ])  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", kill_in_save], capture_output=True, cwd=REPO, timeout=300
+    )
+    assert done.returncode == -signal.SIGKILL
+    assert not (processed / "geometric_data_processed.pt").exists()
+    assert len(load_ogb_dataset("assay", root)) == 40

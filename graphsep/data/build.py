@@ -35,6 +35,7 @@ import pandas as pd
 
 from graphsep import __version__
 from graphsep.data.featurize import MolGraph, SmilesError, featurize_many
+from graphsep.data.files import check_data_root
 from graphsep.data.recipes import SPLIT_RULES, TASK_TYPES, find_recipe
 from graphsep.data.split import SPLITS, min_split_rows, random_split, scaffold_split
 from graphsep.data.table import DataError, SmilesTable, file_row, read_table
@@ -222,7 +223,7 @@ def build_dataset(
             unparseable SMILES (row, SMILES and RDKit's reason) without ``skip_invalid``.
     """
     spec = resolve_spec(name, source, smiles_column, label_columns, task_type, split)
-    folder = Path(root) / dataset_dir_name(name)
+    folder = check_data_root(root, writing=True) / dataset_dir_name(name)
     _check_replaceable(folder)
     table = read_table(spec.source, spec.smiles_column, spec.label_columns)
     _check_labels(spec, table)

@@ -1,9 +1,10 @@
 """Load a built or downloaded ``ogbg-mol*`` folder with OGB's own ``PygGraphPropPredDataset``.
 
-A trap of ogb 1.3.6 is closed here so that loading never hangs in CI (no stdin, no network): a
-dataset folder without ``RELEASE_v1.txt`` (a failed download) makes ogb block on ``input()``,
-so such a folder is refused before ogb sees it. The three PyG classes torch >= 2.6 refuses in
-OGB's processed file (snap-stanford/ogb#497) are allowed by ``import graphsep``.
+Traps of ogb 1.3.6 are closed here so that loading never hangs or fails in CI (no stdin, no
+network): a dataset folder without ``RELEASE_v1.txt`` (a failed download) makes ogb block on
+``input()``, so such a folder is refused before ogb sees it; its files are read as data only
+and processed atomically (:func:`graphsep.data.files.dataset_files`). The three PyG classes
+torch >= 2.6 refuses in OGB's processed file are allowed by ``import graphsep``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from graphsep.data.build import (
     dataset_dir_name,
     ogb_master,
 )
+from graphsep.data.files import check_data_root, dataset_files
 from graphsep.data.split import SPLITS, min_split_rows
 from graphsep.data.table import DataError
 
@@ -67,9 +69,11 @@ def load_ogb_dataset(
         PygGraphPropPredDataset: OGB's dataset object.
 
     Raises:
-        DataError: a folder that is not a dataset, an absent dataset that can be neither built
-            nor downloaded, or a failed download.
+        DataError: a root that is a file, a folder that is not a dataset, an absent dataset
+            that can be neither built nor downloaded, a failed download, a refused or damaged
+            processed file, or a folder that processing must write and cannot.
     """
+    check_data_root(root)
     folder = dataset_folder(name, root)
     if folder.exists() and not (folder / RELEASE_FILE).is_file():
         raise DataError(
@@ -79,13 +83,15 @@ def load_ogb_dataset(
     if not folder.exists() and source is not None:
         folder = build_dataset(name, source, root, **build_kwargs)
     if folder.exists():
-        return _open(name, folder, transform, pre_transform)
+        with dataset_files():
+            return _open(name, folder, transform, pre_transform)
     if name not in ogb_master().columns:
         raise DataError(
             f"unknown dataset '{name}': not an OGB name and not built under {root}; build it "
             f"with `graphsep data build {name} --source TABLE --root {root}`"
         )
-    return _download(name, Path(root), folder, transform, pre_transform)
+    with dataset_files():
+        return _download(name, Path(root), folder, transform, pre_transform)
 
 
 def _open(name: str, folder: Path, transform, pre_transform) -> PygGraphPropPredDataset:
