@@ -26,11 +26,16 @@ class WriteError(GraphsepError, OSError):
 
 
 def write_failure(path: str | os.PathLike, err: OSError) -> WriteError:
-    """Return the one-line error for ``err`` raised while writing ``path``."""
+    """Return the one-line error for ``err`` raised while writing ``path`` (its errno kept)."""
+    if isinstance(err, WriteError):
+        return err
     if err.errno == errno.ENOSPC:
-        return WriteError(f"no space left on device while writing {path}")
-    reason = err.strerror or str(err).strip().splitlines()[0]
-    return WriteError(f"cannot write {path}: {reason}")
+        failure = WriteError(f"no space left on device while writing {path}")
+    else:
+        reason = err.strerror or str(err).strip().splitlines()[0]
+        failure = WriteError(f"cannot write {path}: {reason}")
+    failure.errno = err.errno  # callers may explain a read-only folder
+    return failure
 
 
 @contextlib.contextmanager
@@ -55,8 +60,6 @@ def temporary_sibling(path: str | os.PathLike, folder: bool = False) -> Iterator
         if folder:
             tmp.mkdir()
         yield tmp
-    except WriteError:
-        raise
     except OSError as err:
         raise write_failure(path, err) from err
     finally:

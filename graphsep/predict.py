@@ -49,7 +49,8 @@ from graphsep.data.featurize import (
     unsanitized_message,
 )
 from graphsep.data.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
-from graphsep.data.table import DataError, file_row
+from graphsep.data.table import DataError, file_row, require_columns, table_chunks
+from graphsep.data.table import separator as _separator
 from graphsep.files import publish, temporary_sibling, write_failure
 from graphsep.nn.model import PropertyPredictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
@@ -414,8 +415,8 @@ def read_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Stream a csv/tsv table (``-`` reads stdin) in chunks, every cell kept as its text.
 
-    Compression follows the extension (``.gz``, ``.zip``, ...); ``.tsv``/``.tsv.gz`` are read
-    tab-separated. The file is only read, never modified.
+    The table is read and checked by :func:`graphsep.data.table.table_chunks`, as
+    ``graphsep data build`` reads it. The file is only read, never modified.
 
     Args:
         source (str): the table's path, or ``-`` for stdin.
@@ -427,40 +428,13 @@ def read_chunks(
         pd.DataFrame: chunks of string columns, in file order.
 
     Raises:
-        DataError: a missing, unreadable or empty file, a file without data rows, or no
+        DataError: what :func:`~graphsep.data.table.table_chunks` refuses, or no
             ``smiles_column`` (the message lists the columns present).
     """
     name = "stdin" if source == "-" else source
-    rows = 0
-    try:
-        reader = pd.read_csv(
-            sys.stdin if source == "-" else source,
-            sep=_separator(name),
-            dtype=str,
-            keep_default_na=False,  # cells go back out exactly as they came in
-            chunksize=chunk_size,
-        )
-        for chunk in reader:
-            _check_column(chunk, smiles_column, name)
-            rows += len(chunk)
-            if len(chunk):
-                yield chunk
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{name} is empty: expected a header line and SMILES rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
-        raise DataError(f"cannot read {name}: {_reason(err)}") from None
-    if not rows:
-        raise DataError(f"{name} has a header but no data rows")
-
-
-def _separator(name: str) -> str:
-    return "\t" if name.endswith((".tsv", ".tsv.gz")) else ","
-
-
-def _check_column(chunk: pd.DataFrame, smiles_column: str, name: str) -> None:
-    if smiles_column not in chunk.columns:
-        present = ", ".join(repr(c) for c in chunk.columns)
-        raise DataError(f"{name}: no SMILES column {smiles_column!r}; columns present: {present}")
+    for chunk in table_chunks(source, chunk_size):
+        require_columns(chunk.columns, [smiles_column], "SMILES", name)
+        yield chunk
 
 
 def _reason(err: Exception) -> str:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
+import gzip
+import io
+import os
+import pwd
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import urllib.error
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from crafted import CreatesFile
 from ogb.graphproppred import PygGraphPropPredDataset
 from ogb.utils import smiles2graph
 
@@ -18,10 +30,12 @@ from graphsep.cli import main
 from graphsep.data import build as build_module
 from graphsep.data.build import build_dataset, ogb_master
 from graphsep.data.featurize import SmilesError, featurize
-from graphsep.data.ogb_loading import allow_pyg_in_torch_load, load_ogb_dataset, load_split
+from graphsep.data.ogb_loading import load_ogb_dataset, load_split
 from graphsep.data.recipes import list_recipes, load_recipe
 from graphsep.data.split import random_split
 from graphsep.data.table import DataError, read_table
+from graphsep.predict import read_chunks
+from graphsep.training.data import BUNDLED
 
 OGB_SPLIT_SIZES = {
     "ogbg-molhiv": [32901, 4113, 4113],
@@ -157,7 +171,6 @@ def test_labels_and_nans_equal_table(built, moleculenet: Path, name: str) -> Non
 
 def test_ogb_reads_the_layout_by_name(built, ogb_root: Path) -> None:
     built("ogbg-molbbbp")
-    allow_pyg_in_torch_load()
     dataset = PygGraphPropPredDataset(name="ogbg-molbbbp", root=str(ogb_root))
     assert len(dataset) == 2039
     assert [len(v) for v in dataset.get_idx_split().values()] == OGB_SPLIT_SIZES["ogbg-molbbbp"]
@@ -189,10 +202,10 @@ def test_missing_column_lists_present_ones(tmp_path: Path) -> None:
     with pytest.raises(
         DataError,
         match=r"assay\.csv: no SMILES column 'smiles'; "
-        r"columns present: smi, active",
+        r"columns present: 'smi', 'active'",
     ):
         read_table(table)
-    with pytest.raises(DataError, match=r"no label column 'tox'; columns present: smi, active"):
+    with pytest.raises(DataError, match=r"no label column 'tox'; columns present: 'smi', 'active'"):
         read_table(table, "smi", ["tox"])
 
 
@@ -324,7 +337,9 @@ def test_build_keeps_and_lists_rows_rdkit_will_not_sanitize(tmp_path: Path, capl
 
 
 def test_skip_invalid_reports_rows_and_loads(tmp_path: Path) -> None:
-    table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1.5\nC1CC,2.0\nc1ccccc1O,3.0\n")
+    good = ["c1ccccc1O", "CCN", "CCC", "CC(=O)O", "CCCl", "CCBr", "CC=O", "CC#N", "OCCO", "CCS"]
+    rows = "".join(f"{s},{i + 3}.0\n" for i, s in enumerate(good))
+    table = write_table(tmp_path / "assay.csv", f"smiles,y\nCCO,1.5\nC1CC,2.0\n{rows}")
     folder = build_dataset(
         "assay",
         table,
@@ -338,7 +353,7 @@ def test_skip_invalid_reports_rows_and_loads(tmp_path: Path) -> None:
     assert skipped[["row", "smiles"]].values.tolist() == [[3, "C1CC"]]
     assert "unclosed ring" in skipped["reason"][0]
     dataset = load_ogb_dataset("assay", tmp_path)
-    assert dataset.y.flatten().tolist() == [1.5, 3.0]
+    assert dataset.y.flatten().tolist() == [1.5, *range(3, 13)]
 
 
 def test_root_that_is_not_a_dataset_never_reaches_ogb_prompt(tmp_path, monkeypatch) -> None:
@@ -445,3 +460,223 @@ def test_random_split_follows_its_seed() -> None:
     assert all(np.array_equal(first[p], again[p]) for p in first)
     assert not np.array_equal(first["test"], other["test"])
     assert sorted(np.concatenate(list(first.values())).tolist()) == list(range(300))
+
+
+# What comes from outside (a table, a dataset folder) is checked where it enters; each problem
+# is one DataError naming the file, row or column.
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_bbbp(path: Path, rows: int) -> Path:
+    pd.read_csv(BUNDLED["ogbg-molbbbp"], nrows=rows)[["smiles", "p_np"]].to_csv(path, index=False)
+    return path
+
+
+def build_small(table: Path, root: Path, split: str = "random", task: str = "classification"):
+    return build_dataset(
+        "assay", table, root, task_type=task, split=split, processes=1, progress=False
+    )
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Root of a 40-molecule BBBP dataset, built and processed once; copy it to change it."""
+    root = tmp_path_factory.mktemp("small")
+    build_small(write_bbbp(root / "bbbp40.csv", 40), root / "data")
+    assert len(load_ogb_dataset("assay", root / "data")) == 40
+    return root / "data"
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temporary folder any user can enter (pytest's own is root's alone when run as root)."""
+    folder = Path(tempfile.mkdtemp())
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """Make ``folder`` and what it holds read-only; as root, who writes anyway, act as nobody."""
+    folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+    for path in folders:
+        path.chmod(0o555)
+    as_root = os.geteuid() == 0
+    try:
+        if as_root:
+            os.seteuid(pwd.getpwnam("nobody").pw_uid)
+        yield
+    finally:
+        if as_root:
+            os.seteuid(0)
+        for path in folders:
+            path.chmod(0o755)
+
+
+@pytest.mark.parametrize("imports_graphsep", [True, False])
+def test_ogb_alone_reads_a_built_folder_after_import_graphsep(built, ogb_root, imports_graphsep):
+    built("ogbg-molfreesolv")
+    code = "\n".join([
+        "import torch, torch_geometric",
+        "before = set(torch.serialization.get_safe_globals())",
+        "import graphsep" if imports_graphsep else "",
+        "added = set(torch.serialization.get_safe_globals()) - before",
+        "print(sorted(c.__name__ for c in added))",
+        "from ogb.graphproppred import PygGraphPropPredDataset",
+        f"print(len(PygGraphPropPredDataset('ogbg-molfreesolv', {str(ogb_root)!r})))",
+    ])  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    if imports_graphsep:
+        assert done.returncode == 0, done.stderr
+        added = "['DataEdgeAttr', 'DataTensorAttr', 'GlobalStorage']"  # nothing broader
+        assert done.stdout.splitlines() == [added, "642"]
+    else:  # the control: without graphsep, torch refuses OGB's processed file
+        assert done.returncode != 0 and "DataEdgeAttr" in done.stderr
+
+
+BAD_TABLES = [
+    pytest.param(b"smiles,y\nCCO,1,\nCCN,0,\n", "row 2 of {}: 3 fields where the header has 2",
+                 id="trailing-comma"),
+    pytest.param(b"smiles,y\nCCO,1\nCCN,0,5,6\n", "row 3 of {}: 4 fields where the header has 2",
+                 id="long-row"),
+    pytest.param(b"smiles,smiles\nCCO,CCN\n", "{}: duplicate column name 'smiles' in the header",
+                 id="duplicate-columns"),
+    pytest.param(b"smiles,y\nCCO,1\nC\xffC,0\n",
+                 "row 3 of {}, column 'smiles': byte 0xff is not UTF-8", id="not-utf8"),
+    pytest.param(b"sm\xe9iles,y\nCCO,1\n", "the header of {}: byte 0xe9 is not UTF-8",
+                 id="not-utf8-header"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("reader", ["data build", "predict", "predict stdin"])
+@pytest.mark.parametrize(("content", "message"), BAD_TABLES)
+def test_bad_table_is_refused_naming_the_row(tmp_path, monkeypatch, reader, content, message):
+    table = tmp_path / "assay.csv"
+    table.write_bytes(content)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(content)))
+    name = "stdin" if reader == "predict stdin" else str(table)
+    with pytest.raises(DataError, match=re.escape(message.format(name))):
+        if reader == "data build":
+            build_small(table, tmp_path / "data")
+        else:
+            list(read_chunks("-" if reader == "predict stdin" else str(table)))
+
+
+SAME_SCAFFOLD = [f"c1ccccc1{tail}" for tail in ["", "C", "CC", "O", "N", "Cl", "Br", "F", "CO"]]
+
+
+@pytest.mark.parametrize(
+    ("rows", "split", "message"),
+    [
+        (["CCO,1.5", "CCN,inf", "CCC,0", "CCCl,1e400", "CCBr,-inf"], "random",
+         "rows 3, 5, 6 of {table}, column 'y': label 'inf' is not a finite number"),
+        ([f"{s},1" for s in ["CCO", "CCN", "CCC", "CCCl", "CCBr"]], "random",
+         "5 molecules leave the valid split empty (train/valid/test 4/0/1); "
+         "a random split needs at least 10 molecules"),
+        ([f"{s},1" for s in SAME_SCAFFOLD + ["CCO", "CCN"]], "scaffold",
+         "11 molecules leave the test split empty (train/valid/test 2/9/0); "
+         "a scaffold split needs at least 10 molecules and scaffolds enough"),
+    ],
+)  # fmt: skip
+def test_bad_labels_or_too_few_rows_stop_the_build(tmp_path, rows, split, message):
+    table = write_table(tmp_path / "assay.csv", "smiles,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=re.escape(message.format(table=table))):
+        build_small(table, tmp_path / "data", split, task="regression")
+    assert not (tmp_path / "data").exists()
+
+
+def test_build_into_a_root_that_cannot_hold_it(open_tmp: Path) -> None:
+    table = write_bbbp(open_tmp / "bbbp.csv", 20)
+    (open_tmp / "a-file").write_text("")
+    with pytest.raises(DataError, match=re.escape(f"data root {open_tmp / 'a-file'} is a file")):
+        build_small(table, open_tmp / "a-file")
+    (open_tmp / "shared").mkdir()
+    with read_only(open_tmp / "shared"), pytest.raises(DataError) as err:
+        build_small(table, open_tmp / "shared" / "data")
+    assert str(err.value).startswith(f"cannot write in {open_tmp / 'shared'} (read-only)")
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def empty_gzip(path: Path) -> None:
+    path.write_bytes(gzip.compress(b""))
+
+
+@pytest.mark.parametrize(
+    ("damage", "file", "message"),
+    [
+        (truncate, "processed/geometric_data_processed.pt",
+         "{path} is damaged (PytorchStreamReader failed reading zip archive"),
+        (empty, "processed/geometric_data_processed.pt", "{path} is damaged (EOFError"),
+        (empty_gzip, "split/random/valid.csv.gz", "{path.parent}: the valid split is empty"),
+    ],
+)  # fmt: skip
+def test_damaged_dataset_folder_is_named(small_dataset, tmp_path, damage, file, message):
+    root = tmp_path / "data"
+    shutil.copytree(small_dataset, root)
+    path = root / "assay" / file
+    damage(path)
+    with pytest.raises(DataError, match=re.escape(message.format(path=path))) as err:
+        load_split(load_ogb_dataset("assay", root))
+    if path.suffix == ".pt":
+        assert str(err.value).endswith(f"delete it (rm '{path}') and run again to rebuild it")
+        path.unlink()  # as the message says: the next run rebuilds it
+        assert len(load_ogb_dataset("assay", root)) == 40
+
+
+def test_loading_needs_a_folder_and_writes_only_to_process(small_dataset, open_tmp):
+    (open_tmp / "a-file").write_text("")
+    with pytest.raises(DataError, match=re.escape(f"data root {open_tmp / 'a-file'} is a file")):
+        load_ogb_dataset("assay", open_tmp / "a-file")
+    root = open_tmp / "data"
+    shutil.copytree(small_dataset, root)
+    with read_only(root):  # processed already: reading needs no write
+        assert len(load_ogb_dataset("assay", root)) == 40
+    shutil.rmtree(root / "assay" / "processed")
+    with read_only(root), pytest.raises(DataError) as err:
+        load_ogb_dataset("assay", root)
+    assert str(err.value).startswith(f"cannot write {root / 'assay' / 'processed'}")
+
+
+@pytest.mark.parametrize("file", ["geometric_data_processed.pt", "pre_transform.pt"])
+def test_a_crafted_processed_file_is_refused_not_run(small_dataset, tmp_path, file):
+    root = tmp_path / "data"
+    shutil.copytree(small_dataset, root)
+    marker = tmp_path / "code-ran"
+    torch.save(CreatesFile(marker), root / "assay" / "processed" / file)
+    with pytest.raises(DataError, match=rf"{file}: refused to load: .* asks for code"):
+        load_ogb_dataset("assay", root)
+    assert not marker.exists()
+
+
+def test_killed_while_processing_leaves_nothing_half_written(small_dataset, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(small_dataset, root)
+    processed = root / "assay" / "processed"
+    shutil.rmtree(processed)
+    kill_in_save = "\n".join([
+        "import os, signal, torch",
+        "from graphsep.data.ogb_loading import load_ogb_dataset",
+        "def killed(obj, f, *args, **kwargs):",
+        "    with open(f, 'wb') as out:",
+        "        out.write(b'PK')  # the start of a zip file, then kill -9",
+        "    os.kill(os.getpid(), signal.SIGKILL)",
+        "torch.save = torch.serialization.save = killed",
+        f"load_ogb_dataset('assay', {str(root)!r})",
+    ])  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", kill_in_save], capture_output=True, cwd=REPO, timeout=300
+    )
+    assert done.returncode == -signal.SIGKILL
+    assert not (processed / "geometric_data_processed.pt").exists()
+    assert len(load_ogb_dataset("assay", root)) == 40

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import warnings
 from itertools import islice
 from pathlib import Path
@@ -24,6 +25,7 @@ from graphsep.data.encodings import (
     structural_encodings,
     trace_path_edges,
 )
+from graphsep.data.table import DataError
 
 MOLECULENET = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"
 needs_data = pytest.mark.skipif(not MOLECULENET.is_dir(), reason=f"no real data at {MOLECULENET}")
@@ -310,3 +312,17 @@ def test_stale_cache_is_rebuilt(molecules, tmp_path):
     with pytest.warns(UserWarning, match="cache version 1, not 2"):
         EncodedDataset(molecules[20:45], cache_path=cache, progress=False)
     assert "distance" not in molecules[20]  # items are shallow copies
+
+
+@needs_data
+@pytest.mark.parametrize("keep", [0, 300], ids=["empty", "truncated"])
+def test_damaged_cache_is_refused_naming_it(molecules, tmp_path, keep):
+    cache = tmp_path / "enc.pt"
+    EncodedDataset(molecules[:20], cache_path=cache, progress=False)
+    cache.write_bytes(cache.read_bytes()[:keep])  # as a killed copy or a full disk leaves it
+    with pytest.raises(DataError, match=re.escape(f"{cache} is damaged")) as err:
+        EncodedDataset(molecules[:20], cache_path=cache, progress=False)
+    assert str(err.value).endswith(f"delete it (rm '{cache}') and run again to rebuild it")
+    cache.unlink()
+    rebuilt = EncodedDataset(molecules[:20], cache_path=cache, progress=False)
+    assert torch.equal(rebuilt[3].distance, structural_encodings([molecules[3]])[0].distance)

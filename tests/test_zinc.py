@@ -1,13 +1,17 @@
 import json
 import pickle
+import re
+import shutil
 
 import pytest
 import torch
+from crafted import CreatesFile
 from molecules import bbbp_rows
 from rdkit import Chem
 from rdkit.Chem import Crippen
 
 import train
+from graphsep.data.table import DataError
 from graphsep.data.zinc import NUM_ATOM_TYPES, load_zinc
 
 
@@ -78,3 +82,25 @@ def test_zinc_without_raw_files_or_network_names_the_folder(tmp_path, monkeypatc
     args = ["--config", "configs/zinc.yaml", f"data.root={tmp_path}", f"out_dir={tmp_path}/r"]
     assert train.main(args) == 2
     assert "place PyG's ZINC raw files" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        ("raw/train.pickle", "train.pickle: refused to unpickle: ZINC's raw files hold only"),
+        ("subset/processed/train.pt", "train.pt: refused to load: a dataset file holds only"),
+    ],
+)
+def test_a_crafted_zinc_file_is_refused_not_run(zinc_root, tmp_path, file, message):
+    load_zinc("zinc", zinc_root)  # processed, so that there is a processed file to replace
+    root = tmp_path / "ZINC"
+    shutil.copytree(zinc_root, root)
+    marker = tmp_path / "code-ran"
+    if file.startswith("raw/"):
+        shutil.rmtree(root / "subset")  # processing reads the raw files
+        (root / file).write_bytes(pickle.dumps([CreatesFile(marker)]))
+    else:
+        torch.save(CreatesFile(marker), root / file)
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_zinc("zinc", root)
+    assert not marker.exists()

@@ -40,8 +40,9 @@ import pandas as pd
 
 from graphsep import __version__
 from graphsep.data.featurize import MolGraph, SmilesError, featurize_many
+from graphsep.data.files import check_data_root
 from graphsep.data.recipes import SPLIT_RULES, TASK_TYPES, find_recipe
-from graphsep.data.split import random_split, scaffold_split
+from graphsep.data.split import SPLITS, min_split_rows, random_split, scaffold_split
 from graphsep.data.table import DataError, SmilesTable, file_row, read_table
 
 logger = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ def build_dataset(
         GraphsepError: a featurization worker process died; nothing is written.
     """
     spec = resolve_spec(name, source, smiles_column, label_columns, task_type, split)
-    folder = Path(root) / dataset_dir_name(name)
+    folder = check_data_root(root, writing=True) / dataset_dir_name(name)
     _check_replaceable(folder)
     table = read_table(spec.source, spec.smiles_column, spec.label_columns)
     _check_labels(spec, table)
@@ -319,10 +320,22 @@ def _bad_rows(
 def _split(
     spec: BuildSpec, graphs: list[MolGraph], seed: int, skipped: list
 ) -> dict[str, np.ndarray]:
+    """Split the molecules; refuse a split that leaves train, valid or test empty."""
     if spec.split == "random":
-        return random_split(len(graphs), seed)
-    splits = scaffold_split([g.scaffold for g in graphs])
-    sizes = [len(splits[part]) for part in ("train", "valid", "test")]
+        splits = random_split(len(graphs), seed)
+    else:
+        splits = scaffold_split([g.scaffold for g in graphs])
+    sizes = [len(splits[part]) for part in SPLITS]
+    if not all(sizes):
+        empty = " and ".join(part for part, size in zip(SPLITS, sizes, strict=True) if not size)
+        needs = f"at least {min_split_rows()} molecules"
+        if spec.split == "scaffold":
+            needs += " and scaffolds enough to fill each split (whole scaffolds go to one)"
+        raise DataError(
+            f"{spec.source}: {len(graphs)} molecules leave the {empty} split empty "
+            f"(train/valid/test {'/'.join(map(str, sizes))}); a {spec.split} split needs "
+            f"{needs}: add rows" + ("" if spec.split == "random" else " or use --split random")
+        )
     if spec.split_sizes and not skipped and sizes != list(spec.split_sizes):
         logger.warning(
             "%s: split sizes %s differ from OGB's %s", spec.name, sizes, spec.split_sizes

@@ -15,7 +15,6 @@ search on bitsets runs from every node at once over size-sorted chunks of graphs
 from __future__ import annotations
 
 import copy
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from torch_geometric.transforms import BaseTransform
 from tqdm.auto import tqdm
 
 from graphsep.constants import NO_EDGE, UNREACHABLE_DISTANCE
+from graphsep.data.files import load_tensors, save_atomic
 
 MAX_PAIRS = 2**19
 """Default bound on ``B * N * N`` per chunk: 1 MiB per int16 pair tensor, 15 molecules of 183 atoms.
@@ -487,7 +487,7 @@ class EncodedDataset(Dataset):
     of flat int16 tensors plus offsets, by default
     ``<dataset.processed_dir>/graphormer_encodings.pt`` beside OGB's processed file; a cache
     whose graph sizes disagree with the dataset, or written by another ``CACHE_VERSION``, is
-    rebuilt.
+    rebuilt; a damaged one is refused, naming it (:func:`~graphsep.data.files.load_tensors`).
 
     Args:
         dataset (Sequence[Data]): an OGB/PyG dataset (or any indexable sequence of graphs).
@@ -513,7 +513,7 @@ class EncodedDataset(Dataset):
         """Read the cache if it matches the dataset, else encode and write it."""
         sizes = graph_sizes(self.dataset)
         if self.cache_path is not None and self.cache_path.exists():
-            store = torch.load(self.cache_path, weights_only=True)
+            store = load_tensors(self.cache_path)
             version = int(store.get("version", 1))
             if version == CACHE_VERSION and torch.equal(store["node_ptr"].diff(), sizes):
                 return store
@@ -526,7 +526,7 @@ class EncodedDataset(Dataset):
         store = encode_dataset(self.dataset, batch_graphs=batch_graphs, progress=progress)
         store["version"] = torch.tensor(CACHE_VERSION)
         if self.cache_path is not None:
-            _save_atomic(store, self.cache_path)
+            save_atomic(store, self.cache_path)
         return store
 
     @property
@@ -596,11 +596,3 @@ def _default_cache_path(dataset: Sequence[Data], cache_path: str | Path | None) 
             "dataset and select the split with index_select, or pass cache_path"
         )
     return Path(processed_dir) / CACHE_NAME
-
-
-def _save_atomic(store: dict[str, Tensor], path: Path) -> None:
-    """Write to a temporary file beside ``path`` and rename, so no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    torch.save(store, tmp)
-    os.replace(tmp, path)

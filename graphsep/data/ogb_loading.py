@@ -1,23 +1,22 @@
 """Load a built or downloaded ``ogbg-mol*`` folder with OGB's own ``PygGraphPropPredDataset``.
 
-Two traps of ogb 1.3.6 are closed here so that loading never hangs or fails in CI (no stdin, no
-network): torch >= 2.6 loads OGB's processed file with ``weights_only=True``, which refuses
-three PyG classes (snap-stanford/ogb#497); and a dataset folder without ``RELEASE_v1.txt``
-(a failed download) makes ogb block on ``input()``. Such a folder is refused before ogb sees it.
+Traps of ogb 1.3.6 are closed here so that loading never hangs or fails in CI (no stdin, no
+network): a dataset folder without ``RELEASE_v1.txt`` (a failed download) makes ogb block on
+``input()``, so such a folder is refused before ogb sees it; its files are read as data only
+and processed atomically (:func:`graphsep.data.files.dataset_files`). The three PyG classes
+torch >= 2.6 refuses in OGB's processed file are allowed by ``import graphsep``.
 """
 
 from __future__ import annotations
 
-import functools
+import gzip
 import json
 import shutil
 from pathlib import Path
 
-import torch
+import pandas as pd
 from ogb.graphproppred import PygGraphPropPredDataset
 from torch import Tensor
-from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-from torch_geometric.data.storage import GlobalStorage
 
 from graphsep.data.build import (
     META_FILE,
@@ -26,13 +25,9 @@ from graphsep.data.build import (
     dataset_dir_name,
     ogb_master,
 )
+from graphsep.data.files import check_data_root, dataset_files
+from graphsep.data.split import SPLITS, min_split_rows
 from graphsep.data.table import DataError
-
-
-@functools.cache
-def allow_pyg_in_torch_load() -> None:
-    """Let ``torch.load(weights_only=True)`` read OGB's processed PyG file (once per process)."""
-    torch.serialization.add_safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage])
 
 
 def dataset_folder(name: str, root: str | Path) -> Path:
@@ -74,10 +69,11 @@ def load_ogb_dataset(
         PygGraphPropPredDataset: OGB's dataset object.
 
     Raises:
-        DataError: a folder that is not a dataset, an absent dataset that can be neither built
-            nor downloaded, or a failed download.
+        DataError: a root that is a file, a folder that is not a dataset, an absent dataset
+            that can be neither built nor downloaded, a failed download, a refused or damaged
+            processed file, or a folder that processing must write and cannot.
     """
-    allow_pyg_in_torch_load()
+    check_data_root(root)
     folder = dataset_folder(name, root)
     if folder.exists() and not (folder / RELEASE_FILE).is_file():
         raise DataError(
@@ -87,13 +83,15 @@ def load_ogb_dataset(
     if not folder.exists() and source is not None:
         folder = build_dataset(name, source, root, **build_kwargs)
     if folder.exists():
-        return _open(name, folder, transform, pre_transform)
+        with dataset_files():
+            return _open(name, folder, transform, pre_transform)
     if name not in ogb_master().columns:
         raise DataError(
             f"unknown dataset '{name}': not an OGB name and not built under {root}; build it "
             f"with `graphsep data build {name} --source TABLE --root {root}`"
         )
-    return _download(name, Path(root), folder, transform, pre_transform)
+    with dataset_files():
+        return _download(name, Path(root), folder, transform, pre_transform)
 
 
 def _open(name: str, folder: Path, transform, pre_transform) -> PygGraphPropPredDataset:
@@ -140,10 +138,22 @@ def load_split(dataset: PygGraphPropPredDataset) -> dict[str, Tensor]:
         dict[str, Tensor]: ``train``, ``valid``, ``test`` long index tensors.
 
     Raises:
-        DataError: the dataset folder has no such split.
+        DataError: the dataset folder has no such split, or a split file is empty.
     """
     split = dataset.meta_info["split"]
     path = Path(dataset.root) / "split" / split
     if not path.is_dir():
         raise DataError(f"{dataset.root} has no split/{split} folder")
-    return dataset.get_idx_split(split)
+    try:
+        return dataset.get_idx_split(split)
+    except pd.errors.EmptyDataError:
+        empty = [part for part in SPLITS if _is_empty(path / f"{part}.csv.gz")]
+        raise DataError(
+            f"{path}: the {' and '.join(empty)} split is empty; rebuild the dataset from a "
+            f"table of at least {min_split_rows()} molecules"
+        ) from None
+
+
+def _is_empty(split_file: Path) -> bool:
+    with gzip.open(split_file, "rb") as f:
+        return not f.read().strip()

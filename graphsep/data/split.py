@@ -7,6 +7,7 @@ while it stays within 80%, then valid within 90% cumulatively, the rest to test.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,6 +65,32 @@ def random_split(
         dict[str, np.ndarray]: ``train``, ``valid``, ``test`` int64 indices, ascending.
     """
     order = np.random.default_rng(seed).permutation(num_items)
-    n_train, n_valid = int(frac_train * num_items), int(frac_valid * num_items)
+    n_train, n_valid, _ = _random_sizes(num_items, frac_train, frac_valid)
     cuts = np.split(order, [n_train, n_train + n_valid])
     return {name: np.sort(idx).astype(np.int64) for name, idx in zip(SPLITS, cuts, strict=True)}
+
+
+def _random_sizes(num_items: int, frac_train: float, frac_valid: float) -> tuple[int, int, int]:
+    n_train, n_valid = int(frac_train * num_items), int(frac_valid * num_items)
+    return n_train, n_valid, num_items - n_train - n_valid
+
+
+def min_split_rows(frac_train: float = 0.8, frac_valid: float = 0.1) -> int:
+    """Fewest molecules that give every split at least one (10 at the default fractions).
+
+    The random split's sizes; a scaffold split needs at least as many, and more where
+    scaffolds are shared.
+
+    Args:
+        frac_train (float): train fraction. (default: 0.8)
+        frac_valid (float): valid fraction. (default: 0.1)
+
+    Returns:
+        int: the smallest such number of molecules.
+
+    Raises:
+        ValueError: a fraction that leaves some split empty whatever the number.
+    """
+    if min(frac_train, frac_valid, 1 - frac_train - frac_valid) <= 0:
+        raise ValueError(f"fractions {frac_train}, {frac_valid} leave a split empty")
+    return next(n for n in itertools.count(1) if min(_random_sizes(n, frac_train, frac_valid)))

@@ -2,7 +2,8 @@
 
 The seed paper's other graph benchmark (ZINC-subset MAE: ShareNorm 0.164 -> SepNorm 0.144).
 ``zinc`` is the 12k subset, ``zinc-full`` all 250k molecules; PyG downloads the raw pickles on
-first use and reads them from ``<root>/raw`` afterwards.
+first use and reads them from ``<root>/raw`` afterwards, with a restricted unpickler
+(:func:`~graphsep.data.files.load_pickled_tensors`): a dataset folder is data, not code.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch_geometric.data import Data
 from torch_geometric.datasets import ZINC
 from torch_geometric.transforms import BaseTransform
 
+from graphsep.data.files import check_data_root, dataset_files
 from graphsep.data.table import DataError
 
 ZINC_SUBSET = {"zinc": True, "zinc-full": False}
@@ -46,15 +48,22 @@ def load_zinc(name: str, root: str | Path) -> dict[str, ZINC]:
         dict[str, ZINC]: ``train``, ``valid``, ``test`` datasets.
 
     Raises:
-        DataError: an unknown name, or the raw files are absent and cannot be downloaded.
+        DataError: an unknown name, a root that is a file, the raw files are absent and
+            cannot be downloaded, a raw or processed file that asks for code or is damaged
+            (see :func:`~graphsep.data.files.dataset_files`), or a folder that processing
+            must write and cannot.
     """
     if name not in ZINC_SUBSET:
         raise DataError(f"unknown ZINC dataset '{name}'; choose one of {sorted(ZINC_SUBSET)}")
+    check_data_root(root)
     try:
-        return {
-            ours: ZINC(str(root), subset=ZINC_SUBSET[name], split=theirs, transform=ZincColumns())
-            for ours, theirs in ZINC_SPLITS.items()
-        }
+        with dataset_files():
+            return {
+                ours: ZINC(
+                    str(root), subset=ZINC_SUBSET[name], split=theirs, transform=ZincColumns()
+                )
+                for ours, theirs in ZINC_SPLITS.items()
+            }
     except OSError as err:  # URLError is an OSError: no network and no raw files
         raise DataError(
             f"cannot load {name} from {root}: {err}; offline, place PyG's ZINC raw files "
