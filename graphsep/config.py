@@ -112,7 +112,7 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     resume: str = "no"  # no (or false), or auto: continue from out_dir's last checkpoint
-    progress: bool = True  # tqdm bars
+    progress: bool = True  # progress bars where the output is a terminal; false: none at all
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,18 @@ def test_debug_flag_or_variable_shows_the_traceback(monkeypatch, tmp_path):
         main(build)
     monkeypatch.setenv("GRAPHSEP_DEBUG", "0")
     assert main(build) == 2
+
+
+def test_progress_in_a_log_file_is_one_line_per_epoch(tmp_path):
+    log = tmp_path / "train.log"
+    command = [
+        sys.executable, "train.py", "--config", QUICKSTART, f"data.root={tmp_path / 'data'}",
+        f"out_dir={tmp_path / 'run'}", "train.epochs=2", "train.batch_size=256",
+        "model.dim=16", "model.depth=1", "model.num_heads=2", "progress=true",
+    ]  # fmt: skip
+    with open(log, "w") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, timeout=300)
+    text = log.read_text()
+    assert done.returncode == 0, text
+    assert "\r" not in text  # no bar redraws in a file
+    assert len([line for line in text.splitlines() if line.startswith("epoch ")]) == 2

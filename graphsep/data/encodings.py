@@ -26,10 +26,10 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
-from tqdm.auto import tqdm
 
 from graphsep.constants import NO_EDGE, UNREACHABLE_DISTANCE
 from graphsep.data.files import load_tensors, save_atomic
+from graphsep.progress import progress_bar
 
 MAX_PAIRS = 2**19
 """Default bound on ``B * N * N`` per chunk: 1 MiB per int16 pair tensor, 15 molecules of 183 atoms.
@@ -431,7 +431,7 @@ def encode_dataset(
         dataset (Sequence[Data]): an OGB/PyG dataset (or list) of graphs.
         batch_graphs (int): graphs loaded and encoded per step (default 4096).
         max_pairs (int): bound on ``B * N * N`` per chunk, see :func:`structural_encodings`.
-        progress (bool): show a tqdm bar (default True).
+        progress (bool): show a progress bar on a terminal (default True).
 
     Returns:
         dict[str, Tensor]: ``degree``, ``distance``, ``next_hop`` (int16, graphs concatenated in
@@ -441,7 +441,7 @@ def encode_dataset(
     sizes = graph_sizes(dataset)
     order = torch.argsort(sizes, stable=True).tolist()
     encodings: list[StructuralEncodings | None] = [None] * len(order)
-    with tqdm(total=len(order), unit="graph", desc="encodings", disable=not progress) as bar:
+    with progress_bar(total=len(order), enabled=progress, unit="graph", desc="encodings") as bar:
         for start in range(0, len(order), batch_graphs):
             ids = order[start : start + batch_graphs]
             batch = structural_encodings([dataset[i] for i in ids], max_pairs)
@@ -494,7 +494,7 @@ class EncodedDataset(Dataset):
         cache_path (str | Path | None): cache file; None = the default beside the processed
             file, or no file at all for a dataset without ``processed_dir`` (default None).
         batch_graphs (int): graphs per encoding step (default 4096).
-        progress (bool): show a tqdm bar while encoding (default True).
+        progress (bool): show a progress bar on a terminal while encoding (default True).
     """
 
     def __init__(

@@ -44,10 +44,10 @@ import numpy as np
 from ogb.utils.features import allowable_features, atom_to_feature_vector, bond_to_feature_vector
 from rdkit import Chem, rdBase
 from rdkit.Chem.Scaffolds import MurckoScaffold
-from tqdm import tqdm
 
 from graphsep.data.table import DataError
 from graphsep.parallel import bounded_map
+from graphsep.progress import progress_bar
 
 NUM_ATOM_FEATURES = 9
 NUM_BOND_FEATURES = 3
@@ -347,7 +347,7 @@ def featurize_many(
         processes (int | None): worker processes; None uses every core, 1 runs in this
             process. Tables under :data:`MIN_POOL_SIZE` rows always run in this process.
             (default: None)
-        progress (bool): show a tqdm bar. (default: True)
+        progress (bool): show a progress bar on a terminal. (default: True)
         max_atoms (int | None): see :func:`featurize`. (default: None)
         allow_unsanitized (bool): see :func:`featurize`. (default: True)
         scaffold (bool): see :func:`featurize`. (default: False)
@@ -362,7 +362,7 @@ def featurize_many(
     workers = 0 if processes == 1 or len(smiles) < MIN_POOL_SIZE else processes
     chunks = [smiles[i : i + PART_SIZE] for i in range(0, len(smiles), PART_SIZE)]
     results: list[MolGraph | SmilesError] = []
-    with tqdm(total=len(smiles), desc="featurize", unit="mol", disable=not progress) as bar:
+    with progress_bar(total=len(smiles), enabled=progress, desc="featurize", unit="mol") as bar:
         for graphs in featurize_chunks(
             chunks, workers, max_atoms=max_atoms, allow_unsanitized=allow_unsanitized,
             scaffold=scaffold,

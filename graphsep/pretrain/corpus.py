@@ -58,6 +58,7 @@ from graphsep.data.featurize import MolGraph, SmilesError, featurize
 from graphsep.data.table import DataError, file_row
 from graphsep.files import write_atomically
 from graphsep.parallel import bounded_map
+from graphsep.progress import progress_bar
 
 CACHE_VERSION = 2
 """Bumped whenever the shard layout or the featurization changes: old caches are not reused."""
@@ -332,7 +333,7 @@ def build_cache(
     folder.mkdir(parents=True, exist_ok=True)
     workers = cfg.num_workers or os.cpu_count() or 1
     total = cfg.max_molecules or None
-    with tqdm(total=total, unit="mol", desc="featurize", disable=not progress) as bar:
+    with progress_bar(total=total, enabled=progress, unit="mol", desc="featurize") as bar:
         summaries = _run_jobs(_shard_jobs(files, cfg, folder), workers, bar)
     rows = sum(s["rows"] for s in summaries)
     if rows == 0:

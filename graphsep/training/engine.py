@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from graphsep.config import Config, config_to_dict
 from graphsep.errors import GraphsepError
+from graphsep.progress import progress_bar
 from graphsep.training.checkpoint import (
     TRAIN_STATE_FILE,
     Checkpoint,
@@ -279,7 +280,7 @@ class TrainingRun:
         self.train_loader.batch_sampler.set_epoch(epoch, start_batch=p.batch_in_epoch)
         self.model.train()
         show = self.cfg.progress and self.ctx.is_main
-        bar = tqdm(self.train_loader, desc=f"epoch {epoch}", leave=False, disable=not show)
+        bar = progress_bar(self.train_loader, show, desc=f"epoch {epoch}", leave=False)
         for batch in bar:
             if p.step >= self.total_steps:
                 break
