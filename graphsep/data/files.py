@@ -102,9 +102,16 @@ def save_atomic(obj: Any, path: str | Path, *args: Any, **kwargs: Any) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda tmp: torch.serialization.save(obj, tmp, *args, **kwargs))
+        write_atomically(path, lambda tmp: _save_to(tmp, obj, *args, **kwargs))
     except OSError as err:
         raise _write_error(path, err) from None
+
+
+def _save_to(tmp: Path, obj: Any, *args: Any, **kwargs: Any) -> None:
+    # through an open file: torch names the records inside after a path's file name, and the
+    # temporary name would make every save of the same data differ byte for byte
+    with open(tmp, "wb") as f:
+        torch.serialization.save(obj, f, *args, **kwargs)
 
 
 def _write_error(path: str | Path, err: OSError) -> DataError:
