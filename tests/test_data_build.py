@@ -311,7 +311,8 @@ def test_build_fails_on_unparseable_row(tmp_path: Path) -> None:
     ],
 )
 def test_build_refuses_rows_that_are_not_smiles_or_hold_a_wildcard(tmp_path, cell, reason) -> None:
-    table = write_table(tmp_path / "assay.csv", f"smiles,y\nCCO,1.5\n{cell},2.0\nCCN,3.0\n")
+    more = "".join(f"{s},{i + 4}.0\n" for i, s in enumerate(TEN_GOOD))  # enough for every split
+    table = write_table(tmp_path / "assay.csv", f"smiles,y\nCCO,1.5\n{cell},2.0\nCCN,3.0\n{more}")
     with pytest.raises(DataError, match=rf"^row 3 of .*assay\.csv: {re.escape(reason)}"):
         build_dataset("assay", table, tmp_path / "root", task_type="regression", progress=False)
     folder = build_dataset("assay", table, tmp_path / "root", task_type="regression",
@@ -319,11 +320,15 @@ def test_build_refuses_rows_that_are_not_smiles_or_hold_a_wildcard(tmp_path, cel
     skipped = pd.read_csv(folder / "skipped_rows.csv", keep_default_na=False)
     assert skipped.values.tolist()[0][:2] == [3, cell]
     assert skipped["reason"][0].startswith(reason)
-    assert load_ogb_dataset("assay", tmp_path / "root").y.flatten().tolist() == [1.5, 3.0]
+    labels = load_ogb_dataset("assay", tmp_path / "root").y.flatten().tolist()
+    assert labels == [1.5, 3.0, *range(4, 14)]
 
 
 def test_build_keeps_and_lists_rows_rdkit_will_not_sanitize(tmp_path: Path, caplog) -> None:
-    table = write_table(tmp_path / "assay.csv", "smiles,y\nCCO,1.5\nC(C)(C)(C)(C)C,2.0\nCCN,3\n")
+    more = "".join(f"{s},{i + 4}.0\n" for i, s in enumerate(TEN_GOOD))  # enough for every split
+    table = write_table(
+        tmp_path / "assay.csv", f"smiles,y\nCCO,1.5\nC(C)(C)(C)(C)C,2.0\nCCN,3\n{more}"
+    )
     with caplog.at_level("INFO"):
         folder = build_dataset("assay", table, tmp_path, task_type="regression", split="random",
                                progress=False)  # fmt: skip
@@ -333,12 +338,19 @@ def test_build_keeps_and_lists_rows_rdkit_will_not_sanitize(tmp_path: Path, capl
     ]
     assert "1 rows RDKit will not sanitize were featurized leniently" in caplog.text
     assert "(rows 3 of" in caplog.text
-    assert load_ogb_dataset("assay", tmp_path).y.flatten().tolist() == [1.5, 2.0, 3.0]
+    assert load_ogb_dataset("assay", tmp_path).y.flatten().tolist() == [
+        1.5,
+        2.0,
+        3.0,
+        *range(4, 14),
+    ]
+
+
+TEN_GOOD = ["c1ccccc1O", "CCN", "CCC", "CC(=O)O", "CCCl", "CCBr", "CC=O", "CC#N", "OCCO", "CCS"]
 
 
 def test_skip_invalid_reports_rows_and_loads(tmp_path: Path) -> None:
-    good = ["c1ccccc1O", "CCN", "CCC", "CC(=O)O", "CCCl", "CCBr", "CC=O", "CC#N", "OCCO", "CCS"]
-    rows = "".join(f"{s},{i + 3}.0\n" for i, s in enumerate(good))
+    rows = "".join(f"{s},{i + 3}.0\n" for i, s in enumerate(TEN_GOOD))
     table = write_table(tmp_path / "assay.csv", f"smiles,y\nCCO,1.5\nC1CC,2.0\n{rows}")
     folder = build_dataset(
         "assay",
@@ -668,8 +680,9 @@ def test_killed_while_processing_leaves_nothing_half_written(small_dataset, tmp_
         "import os, signal, torch",
         "from graphsep.data.ogb_loading import load_ogb_dataset",
         "def killed(obj, f, *args, **kwargs):",
-        "    with open(f, 'wb') as out:",
-        "        out.write(b'PK')  # the start of a zip file, then kill -9",
+        "    out = f if hasattr(f, 'write') else open(f, 'wb')  # a path or an open file",
+        "    out.write(b'PK')  # the start of a zip file, then kill -9",
+        "    out.flush()",
         "    os.kill(os.getpid(), signal.SIGKILL)",
         "torch.save = torch.serialization.save = killed",
         f"load_ogb_dataset('assay', {str(root)!r})",

@@ -364,8 +364,9 @@ def graphsep_workers(parent: int) -> list[int]:
 def test_a_killed_featurization_worker_stops_predict_and_writes_nothing(checkpoint, tmp_path):
     smiles = pd.read_csv(BUNDLED["ogbg-molbbbp"])["smiles"].tolist()  # 2,039: a worker pool
     out = tmp_path / "scored.csv"
+    # the reader takes the header line as the first chunk's first row: chunks of 2,000 molecules
     command = [sys.executable, "-m", "graphsep.cli", "predict", "--checkpoint", str(checkpoint),
-               "--input", "-", "--output", str(out), "--chunk-size", "2000"]  # fmt: skip
+               "--input", "-", "--output", str(out), "--chunk-size", "2001"]  # fmt: skip
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
     try:
