@@ -18,11 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from ogb.utils import smiles2graph
+from torch_geometric.data import Data
 
 from graphsep import predict as predict_module
 from graphsep.cli import main
 from graphsep.config import load_config
 from graphsep.data.build import build_dataset
+from graphsep.data.collate import collate_graphs
 from graphsep.errors import GraphsepError
 from graphsep.parallel import bounded_map
 from graphsep.predict import Predictor
@@ -124,11 +127,26 @@ def test_pipeline_through_a_subprocess(checkpoint):
     assert "1 predicted, 1 failed" in done.stderr
 
 
-def test_smiles_arguments_print_predictions(checkpoint, capsys):
+def smiles_graph(smiles: str) -> Data:
+    """OGB's own featurization of a SMILES, independent of graphsep's."""
+    g = smiles2graph(smiles)
+    return Data(x=torch.from_numpy(g["node_feat"]), edge_index=torch.from_numpy(g["edge_index"]),
+                edge_attr=torch.from_numpy(g["edge_feat"]), num_nodes=g["num_nodes"])  # fmt: skip
+
+
+def test_smiles_arguments_print_predictions(checkpoint, predictor, capsys):
     assert main(["predict", "--checkpoint", str(checkpoint), "--smiles", SMALL, "c1ccccc1O"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "smiles,p_np,error,warning"
-    assert [line.split(",")[0] for line in out[1:]] == [SMALL, "c1ccccc1O"]
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    assert list(printed.columns) == ["smiles", "p_np", "error", "warning"]
+    assert printed["smiles"].tolist() == [SMALL, "c1ccccc1O"]
+    assert (printed["error"] == "").all() and (printed["warning"] == "").all()
+    # the printed probabilities are the model's, through the sigmoid, to the six digits written
+    with torch.inference_mode():
+        batch = collate_graphs([smiles_graph(SMALL), smiles_graph("c1ccccc1O")], max_hops=5)
+        logits = predictor.model(batch)
+    expected = torch.sigmoid(logits).view(-1).tolist()
+    assert printed["p_np"].tolist() == pytest.approx(expected, rel=1e-5)
+    assert printed["p_np"].between(0, 1).all() and printed["p_np"].nunique() == 2
 
 
 def test_alone_or_among_larger_molecules_same_number(predictor):
