@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from graphsep.config import Config, config_to_dict
 from graphsep.errors import GraphsepError
+from graphsep.files import write_atomically
 from graphsep.progress import progress_bar
 from graphsep.training.checkpoint import (
     TRAIN_STATE_FILE,
@@ -243,7 +244,8 @@ class TrainingRun:
 
     def _truncate_metrics(self, epoch: int) -> None:
         kept = [row for row in read_metrics(self.metrics_path) if row["epoch"] < epoch]
-        self.metrics_path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+        text = "".join(json.dumps(row) + "\n" for row in kept)
+        write_atomically(self.metrics_path, lambda tmp: tmp.write_text(text))
 
     def _save_last(self) -> None:
         """Write the resumable ``last`` checkpoint (collective: every rank calls it)."""
@@ -332,5 +334,6 @@ class TrainingRun:
         rows = read_metrics(self.metrics_path)
         best = next(r for r in rows if r["epoch"] == p.best_epoch)
         results = self.results(best, rows)
-        (self.out_dir / "results.json").write_text(json.dumps(results, indent=2))
+        text = json.dumps(results, indent=2)
+        write_atomically(self.out_dir / "results.json", lambda tmp: tmp.write_text(text))
         return results
