@@ -37,14 +37,17 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_dropout)
 
-    def forward(self, x: Tensor, layout: ChunkLayout, attn_biases: Sequence[Tensor]) -> Tensor:
+    def forward(
+        self, x: Tensor, layout: ChunkLayout, attn_masks: Sequence[Tensor | None]
+    ) -> Tensor:
         """Attend within each chunk of the flat tokens ``x`` ``(R, D)``.
 
         Args:
             x (Tensor): ``(R, D)`` tokens laid out by ``layout``.
             layout (ChunkLayout): the ``(B_i, T_i)`` chunks of ``x``.
-            attn_biases (Sequence[Tensor]): float ``(B_i, H, T_i, T_i)`` per chunk; padding
-                keys must already carry ``-inf``.
+            attn_masks (Sequence[Tensor | None]): per chunk, SDPA's ``attn_mask``: None, a
+                boolean ``(B_i, 1, 1, T_i)`` key mask (True = attend), or a float
+                ``(B_i, H, T_i, T_i)`` bias whose padding keys carry ``-inf``.
 
         Returns:
             Tensor: ``(R, D)``.
@@ -52,11 +55,11 @@ class Attention(nn.Module):
         D = x.size(1)
         dropout = self.attn_dropout if self.training else 0.0
         outs = []
-        for qkv, bias in zip(layout.split(self.qkv(x)), attn_biases, strict=True):
+        for qkv, attn_mask in zip(layout.split(self.qkv(x)), attn_masks, strict=True):
             B, T, _ = qkv.shape  # (B, T, 3D)
             qkv = qkv.reshape(B, T, 3, self.num_heads, D // self.num_heads)
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D/H)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
             outs.append(out.transpose(1, 2).reshape(B * T, D))  # (B * T, D)
         out = outs[0] if len(outs) == 1 else torch.cat(outs)  # (R, D)
         return self.proj_drop(self.proj(out))

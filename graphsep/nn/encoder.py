@@ -22,6 +22,21 @@ from graphsep.nn.norm import build_norm
 from graphsep.nn.packing import ChunkLayout
 
 
+def attention_mask(tokens: Tensor, mask: Tensor, bias: Tensor | None) -> Tensor | None:
+    """Return what SDPA needs to attend over ``tokens`` ``(B, T, D)``, and no more.
+
+    A front end without a pairwise bias (image, text) pays nothing for one: with no padding
+    either, no mask at all; with padding only, a boolean ``(B, 1, 1, T)`` key mask (True =
+    attend), which the fused kernels take. With a bias (the graph), the float ``(B, H, T, T)``
+    bias with padding keys at ``-inf``.
+    """
+    if bias is None:
+        return None if bool(mask.all()) else mask[:, None, None, :]  # (B, 1, 1, T)
+    # [CLS] is always a real key, so no query row is fully masked
+    key_padding = ~mask[:, None, None, :]  # (B, 1, 1, T)
+    return bias.to(tokens.dtype).masked_fill(key_padding, float("-inf"))
+
+
 class Block(nn.Module):
     """Pre-norm transformer block: ``h + Attn(norm1(h))``, then ``h + Mlp(norm2(h))``.
 
@@ -51,13 +66,15 @@ class Block(nn.Module):
         self.norm2 = build_norm(norm, dim, cls_norm)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dropout)
 
-    def forward(self, x: Tensor, layout: ChunkLayout, attn_biases: Sequence[Tensor]) -> Tensor:
-        """Map flat tokens ``(R, D)`` to ``(R, D)`` under one ``(B_i, H, T_i, T_i)`` bias per chunk.
+    def forward(
+        self, x: Tensor, layout: ChunkLayout, attn_masks: Sequence[Tensor | None]
+    ) -> Tensor:
+        """Map flat tokens ``(R, D)`` to ``(R, D)`` under one :func:`attention_mask` per chunk.
 
         The norms see every chunk at once (SepNorm's [CLS] statistics span the whole batch);
         attention acts within each chunk.
         """
-        x = x + self.attn(self.norm1.forward_flat(x, layout.cls_index), layout, attn_biases)
+        x = x + self.attn(self.norm1.forward_flat(x, layout.cls_index), layout, attn_masks)
         return x + self.mlp(self.norm2.forward_flat(x, layout.cls_index))
 
 
@@ -127,19 +144,10 @@ class TransformerEncoder(nn.Module):
         tokens = [t for t, _, _ in chunks]
         layout = ChunkLayout.of(tokens)
         x = layout.pack(tokens)  # (R, D)
-        attn_biases = [self._attn_bias(*chunk) for chunk in chunks]
+        attn_masks = [attention_mask(*chunk) for chunk in chunks]
         for block in self.blocks:
-            x = block(x, layout, attn_biases)
+            x = block(x, layout, attn_masks)
         return layout.split(self.norm.forward_flat(x, layout.cls_index))
-
-    def _attn_bias(self, tokens: Tensor, mask: Tensor, bias: Tensor | None) -> Tensor:
-        """Return the additive ``(B, H, T, T)`` bias of every block, padding keys at ``-inf``."""
-        B, T, _ = tokens.shape
-        if bias is None:
-            bias = tokens.new_zeros(B, self.num_heads, T, T)
-        # [CLS] is always a real key, so no query row is fully masked
-        key_padding = ~mask[:, None, None, :]  # (B, 1, 1, T)
-        return bias.to(tokens.dtype).masked_fill(key_padding, float("-inf"))
 
     def extra_repr(self) -> str:
         """Hyper-parameters shown in ``repr``."""
