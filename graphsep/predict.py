@@ -53,7 +53,7 @@ from graphsep.data.table import DataError, file_row, require_columns, table_chun
 from graphsep.data.table import separator as _separator
 from graphsep.files import publish, temporary_sibling, write_failure
 from graphsep.nn.model import PropertyPredictor
-from graphsep.training.checkpoint import CheckpointError, load_checkpoint
+from graphsep.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 from graphsep.training.models import build_predictor, ogb_feature_problems
 from graphsep.training.runtime import resolve_device
 from graphsep.training.task import TaskSpec
@@ -204,8 +204,8 @@ class Predictor:
         try:
             # only the architecture matters here: other sections may hold other versions' keys
             cfg = config_from_dict({"model": ckpt.meta["config"]["model"]}, str(meta_file))
-            task = TaskSpec(**ckpt.meta["task"])
-        except (KeyError, TypeError) as err:
+            task = TaskSpec.from_dict(ckpt.meta["task"])
+        except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{meta_file}: missing or malformed entry {err}") from err
         problems = ogb_feature_problems(cfg.model)
         if problems:
@@ -215,13 +215,7 @@ class Predictor:
                 "OGB-featurized molecules (an ogbg-mol* config)"
             )
         model = build_predictor(cfg.model, task.num_tasks)
-        try:
-            model.load_state_dict(ckpt.state_dict)
-        except RuntimeError as err:
-            raise CheckpointError(
-                f"{ckpt.path}: the weights do not fit the model its meta.json describes: "
-                f"{str(err).splitlines()[0]}"
-            ) from err
+        load_weights(model, ckpt.state_dict, ckpt.path)
         device_ = resolve_device(device)
         return cls(
             model, task, cfg.model.max_hops, max_atoms, batch_size, processes, device_,
