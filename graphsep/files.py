@@ -21,6 +21,10 @@ from pathlib import Path
 from graphsep.errors import GraphsepError
 
 
+def _sibling_name(path: Path) -> Path:
+    return path.with_name(f".{uuid.uuid4().hex[:8]}.{path.name}")
+
+
 class WriteError(GraphsepError, OSError):
     """A file or folder that could not be written; the message names it and the reason."""
 
@@ -55,7 +59,7 @@ def temporary_sibling(path: str | os.PathLike, folder: bool = False) -> Iterator
         decide the compression of a table.
     """
     path = Path(path)
-    tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.{path.name}")
+    tmp = _sibling_name(path)
     try:
         if folder:
             tmp.mkdir()
@@ -63,11 +67,15 @@ def temporary_sibling(path: str | os.PathLike, folder: bool = False) -> Iterator
     except OSError as err:
         raise write_failure(path, err) from err
     finally:
-        if tmp.is_dir() and not tmp.is_symlink():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):  # never created, or its folder is not one
-                tmp.unlink()
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):  # never created, or gone with its folder
+            path.unlink()
 
 
 def fsync(path: Path) -> None:
@@ -79,13 +87,30 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-def publish(tmp: Path, path: str | os.PathLike) -> None:
-    """Rename the finished ``tmp`` onto ``path`` and make the rename durable."""
+def publish(tmp: Path, path: str | os.PathLike, previous: Path | None = None) -> None:
+    """Rename the finished ``tmp`` onto ``path`` and make the rename durable.
+
+    A file at ``path`` is replaced in one rename. A folder cannot be renamed onto: the one at
+    ``path`` moves aside first, to ``previous`` (replacing what was there) to be kept, else to
+    a temporary sibling removed once ``tmp`` is in place.
+
+    Args:
+        tmp (Path): the complete file or folder.
+        path (str | os.PathLike): its final name.
+        previous (Path | None, optional): where a replaced folder is kept. (default: None)
+    """
     path = Path(path)
     if tmp.is_file():
         fsync(tmp)
+    aside = None
+    if path.is_dir() and not path.is_symlink():
+        aside = previous or _sibling_name(path)
+        _remove(aside)
+        os.replace(path, aside)
     os.replace(tmp, path)
     fsync(path.parent)
+    if aside is not None and previous is None:
+        _remove(aside)
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:

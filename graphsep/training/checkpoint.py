@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,19 +101,8 @@ def save_checkpoint(
             files.append(TRAIN_STATE_FILE)
         for name in files:
             fsync(tmp / name)
-        _swap_in(tmp, path, keep_previous)
+        publish(tmp, path, previous_path(path) if keep_previous else None)
     return path
-
-
-def _swap_in(tmp: Path, path: Path, keep_previous: bool) -> None:
-    """Rename the complete ``tmp`` onto ``path``; the replaced folder goes to ``.prev``."""
-    old = previous_path(path) if keep_previous else path.with_name(f".{path.name}.old")
-    if path.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-    publish(tmp, path)
-    if not keep_previous:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def previous_path(path: str | Path) -> Path:
