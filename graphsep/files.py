@@ -5,7 +5,9 @@ goes first to a hidden temporary sibling of its final name, in the same folder, 
 into place once complete: a crash, a kill or a full disk never leaves half a file under the
 final name, and what was there before stays as it was. The temporary sibling is created with
 the process's default mode (not ``tempfile``'s private 0600 file / 0700 folder, which would
-survive the rename), so the result honours the umask like any file a user creates.
+survive the rename), so the result honours the umask like any file a user creates. A kill
+leaves its temporary sibling behind (no ``finally`` runs); :func:`remove_leftovers` clears those
+of a path that one process writes at a time.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from graphsep.errors import GraphsepError
+
+_TEMPORARY = re.compile(r"\.[0-9a-f]{8}\.(?P<name>.+)")  # temporary_sibling's names
 
 
 def _sibling_name(path: Path) -> Path:
@@ -68,6 +73,28 @@ def temporary_sibling(path: str | os.PathLike, folder: bool = False) -> Iterator
         raise write_failure(path, err) from err
     finally:
         _remove(tmp)
+
+
+def remove_leftovers(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary siblings of ``path`` that killed writers left behind.
+
+    Only for a path that one process writes at a time (a run's checkpoints): another
+    process's sibling still being written would be removed too.
+
+    Args:
+        path (str | os.PathLike): the final name whose leftovers go.
+
+    Returns:
+        list[Path]: what was removed.
+    """
+    path = Path(path)
+    removed = []
+    for sibling in path.parent.glob(".*"):
+        match = _TEMPORARY.fullmatch(sibling.name)
+        if match and match["name"] == path.name:
+            _remove(sibling)
+            removed.append(sibling)
+    return removed
 
 
 def _remove(path: Path) -> None:
