@@ -5,7 +5,9 @@ goes first to a hidden temporary sibling of its final name, in the same folder, 
 into place once complete: a crash, a kill or a full disk never leaves half a file under the
 final name, and what was there before stays as it was. The temporary sibling is created with
 the process's default mode (not ``tempfile``'s private 0600 file / 0700 folder, which would
-survive the rename), so the result honours the umask like any file a user creates.
+survive the rename), so the result honours the umask like any file a user creates. A kill
+leaves its temporary sibling behind (no ``finally`` runs); :func:`remove_leftovers` clears those
+of a path that one process writes at a time.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from graphsep.errors import GraphsepError
+
+_TEMPORARY = re.compile(r"\.[0-9a-f]{8}\.(?P<name>.+)")  # temporary_sibling's names
+
+
+def _sibling_name(path: Path) -> Path:
+    return path.with_name(f".{uuid.uuid4().hex[:8]}.{path.name}")
 
 
 class WriteError(GraphsepError, OSError):
@@ -55,7 +64,7 @@ def temporary_sibling(path: str | os.PathLike, folder: bool = False) -> Iterator
         decide the compression of a table.
     """
     path = Path(path)
-    tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.{path.name}")
+    tmp = _sibling_name(path)
     try:
         if folder:
             tmp.mkdir()
@@ -63,11 +72,37 @@ def temporary_sibling(path: str | os.PathLike, folder: bool = False) -> Iterator
     except OSError as err:
         raise write_failure(path, err) from err
     finally:
-        if tmp.is_dir() and not tmp.is_symlink():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):  # never created, or its folder is not one
-                tmp.unlink()
+        _remove(tmp)
+
+
+def remove_leftovers(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary siblings of ``path`` that killed writers left behind.
+
+    Only for a path that one process writes at a time (a run's checkpoints): another
+    process's sibling still being written would be removed too.
+
+    Args:
+        path (str | os.PathLike): the final name whose leftovers go.
+
+    Returns:
+        list[Path]: what was removed.
+    """
+    path = Path(path)
+    removed = []
+    for sibling in path.parent.glob(".*"):
+        match = _TEMPORARY.fullmatch(sibling.name)
+        if match and match["name"] == path.name:
+            _remove(sibling)
+            removed.append(sibling)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):  # never created, or gone with its folder
+            path.unlink()
 
 
 def fsync(path: Path) -> None:
@@ -79,13 +114,30 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-def publish(tmp: Path, path: str | os.PathLike) -> None:
-    """Rename the finished ``tmp`` onto ``path`` and make the rename durable."""
+def publish(tmp: Path, path: str | os.PathLike, previous: Path | None = None) -> None:
+    """Rename the finished ``tmp`` onto ``path`` and make the rename durable.
+
+    A file at ``path`` is replaced in one rename. A folder cannot be renamed onto: the one at
+    ``path`` moves aside first, to ``previous`` (replacing what was there) to be kept, else to
+    a temporary sibling removed once ``tmp`` is in place.
+
+    Args:
+        tmp (Path): the complete file or folder.
+        path (str | os.PathLike): its final name.
+        previous (Path | None, optional): where a replaced folder is kept. (default: None)
+    """
     path = Path(path)
     if tmp.is_file():
         fsync(tmp)
+    aside = None
+    if path.is_dir() and not path.is_symlink():
+        aside = previous or _sibling_name(path)
+        _remove(aside)
+        os.replace(path, aside)
     os.replace(tmp, path)
     fsync(path.parent)
+    if aside is not None and previous is None:
+        _remove(aside)
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:

@@ -489,7 +489,9 @@ def _count(
 SUPPORTED_COMPRESSION = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": None}
 """Output suffixes written as one compressed stream (``.zip``: one member, the table)."""
 
-_PANDAS_COMPRESSION = (".zst", ".tar", ".tgz")  # pandas would read these; we cannot append
+# archives and zstd, which no stream of chunks makes readable; matched on the whole name as
+# pandas reads it (.tar.gz is a tar, not a gzip)
+_UNSTREAMABLE = (".tar", ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zst")
 
 
 def check_output(destination: str) -> None:
@@ -503,9 +505,10 @@ def check_output(destination: str) -> None:
     path = Path(destination)
     if path.is_dir():
         raise DataError(f"cannot write {destination}: it is a folder; name a file in it")
-    if path.suffix.lower() in _PANDAS_COMPRESSION:
+    ending = next((e for e in _UNSTREAMABLE if path.name.lower().endswith(e)), None)
+    if ending:
         raise DataError(
-            f"cannot write {destination}: compression {path.suffix!r} is not supported; "
+            f"cannot write {destination}: compression {ending!r} is not supported; "
             f"use one of {', '.join(SUPPORTED_COMPRESSION)} or none"
         )
 

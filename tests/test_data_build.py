@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import gzip
 import io
 import os
@@ -599,6 +600,27 @@ def test_bad_labels_or_too_few_rows_stop_the_build(tmp_path, rows, split, messag
     with pytest.raises(DataError, match=re.escape(message.format(table=table))):
         build_small(table, tmp_path / "data", split, task="regression")
     assert not (tmp_path / "data").exists()
+
+
+def test_a_full_disk_during_a_build_is_one_line_and_keeps_the_earlier_build(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    table, root = write_bbbp(tmp_path / "bbbp.csv", 20), tmp_path / "data"
+    earlier = build_small(table, root)
+    before = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    def full(self: Path, *args, **kwargs) -> int:  # the csv files fit, the next file does not
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    argv = ["data", "build", "assay", "--source", str(table), "--root", str(root),
+            "--task", "classification", "--split", "random", "--seed", "1"]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"graphsep: error: no space left on device while writing {earlier}\n"
+    )
+    after = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert after == before  # the earlier build whole, no temporary folder beside it
 
 
 def test_build_into_a_root_that_cannot_hold_it(open_tmp: Path) -> None:

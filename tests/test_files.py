@@ -78,3 +78,17 @@ def test_a_failed_file_write_keeps_what_was_there(tmp_path):
     with pytest.raises(WriteError, match="no space left on device while writing"):
         write_atomically(path, write)
     assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["table.csv"]
+
+
+def test_a_killed_save_confuses_no_resume_and_its_leftover_goes_at_the_next_save(tmp_path):
+    last = tmp_path / "last"
+    save_checkpoint(last, STATE, {**META, "epoch": 1}, train_state(1))
+    killed = tmp_path / ".0badf00d.last"  # as a save killed part way leaves its folder
+    killed.mkdir()
+    (killed / "model.safetensors").write_bytes(b"half")
+    (tmp_path / ".notes.last").write_text("not graphsep's")
+    ckpt, state = load_resume_point(last)
+    assert (ckpt.meta["epoch"], state["progress"]["step"]) == (1, 1)
+    save_checkpoint(last, STATE, {**META, "epoch": 2}, train_state(2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".notes.last", "last"]
+    assert load_resume_point(last)[0].meta["epoch"] == 2

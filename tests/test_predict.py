@@ -437,7 +437,7 @@ def test_a_compressed_output_is_one_readable_table(checkpoint, tmp_path, suffix)
     assert list(scored.columns) == ["smiles", "p_np", "error", "warning"]
 
 
-@pytest.mark.parametrize("suffix", [".csv.zst", ".csv.tar"])
+@pytest.mark.parametrize("suffix", [".csv.zst", ".csv.tar", ".csv.tar.gz", ".csv.tar.xz"])
 def test_an_output_compression_that_cannot_be_streamed_is_refused_first(
     checkpoint, tmp_path, capsys, suffix
 ):

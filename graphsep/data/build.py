@@ -27,10 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +41,7 @@ from graphsep.data.files import check_data_root
 from graphsep.data.recipes import SPLIT_RULES, TASK_TYPES, find_recipe
 from graphsep.data.split import SPLITS, min_split_rows, random_split, scaffold_split
 from graphsep.data.table import DataError, SmilesTable, file_row, read_table
+from graphsep.files import publish, temporary_sibling
 
 logger = logging.getLogger(__name__)
 
@@ -239,13 +237,12 @@ def build_dataset(
     rows, graphs, skipped = _featurize_rows(spec, table, skip_invalid, processes, progress)
     splits = _split(spec, graphs, seed, skipped)
     Path(root).mkdir(parents=True, exist_ok=True)
-    tmp = _hidden_sibling(folder, "building")
-    try:
+    # hidden, so that ogb never takes it for a dataset; removed on any failure
+    with temporary_sibling(folder, folder=True) as tmp:
         _write_layout(tmp, spec, table, rows, graphs, splits)
         _write_reports(tmp, spec, table, seed, rows, graphs, skipped)
-        _publish(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _check_replaceable(folder)  # again: the folder may have changed during the build
+        publish(tmp, folder)
     return folder
 
 
@@ -442,23 +439,3 @@ def _meta_dict(spec: BuildSpec, table: SmilesTable) -> dict:
             "binary": "False",
         }
     return {**meta, "split": spec.split}
-
-
-def _publish(tmp: Path, folder: Path) -> None:
-    """Rename the finished build into place, replacing an earlier build of the same name."""
-    if not folder.exists():
-        os.replace(tmp, folder)
-        return
-    _check_replaceable(folder)
-    old = _hidden_sibling(folder, "old")
-    os.replace(folder, old / folder.name)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _hidden_sibling(folder: Path, tag: str) -> Path:
-    """Create a fresh hidden folder beside ``folder``; ogb never takes it for a dataset."""
-    # Not tempfile.mkdtemp: its 0700 mode would stay on the published dataset.
-    sibling = folder.with_name(f".{folder.name}.{tag}-{uuid.uuid4().hex[:8]}")
-    sibling.mkdir()
-    return sibling

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from torch import Tensor, nn
 import graphsep
 from graphsep.config import ConfigError, config_from_dict
 from graphsep.errors import GraphsepError
-from graphsep.files import fsync, publish, temporary_sibling, write_failure
+from graphsep.files import fsync, publish, remove_leftovers, temporary_sibling, write_failure
 from graphsep.training.task import TaskSpec
 
 FORMAT = "graphsep-checkpoint"
@@ -66,6 +64,9 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint folder atomically (temporary folder, fsync, rename).
 
+    The temporary folders that saves of ``path`` killed part way left behind are removed first
+    (:func:`graphsep.files.remove_leftovers`): one process writes a run's checkpoints.
+
     Args:
         path (str | Path): the final folder; replaced if present.
         state_dict (dict[str, torch.Tensor]): model weights.
@@ -88,6 +89,7 @@ def save_checkpoint(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise write_failure(path, err) from err
+    remove_leftovers(path)  # of a save killed part way: each is a whole checkpoint's size
     with temporary_sibling(path, folder=True) as tmp:
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         # serialized in memory and written by Python, so that a full disk raises OSError
@@ -103,19 +105,8 @@ def save_checkpoint(
             files.append(TRAIN_STATE_FILE)
         for name in files:
             fsync(tmp / name)
-        _swap_in(tmp, path, keep_previous)
+        publish(tmp, path, previous_path(path) if keep_previous else None)
     return path
-
-
-def _swap_in(tmp: Path, path: Path, keep_previous: bool) -> None:
-    """Rename the complete ``tmp`` onto ``path``; the replaced folder goes to ``.prev``."""
-    old = previous_path(path) if keep_previous else path.with_name(f".{path.name}.old")
-    if path.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-    publish(tmp, path)
-    if not keep_previous:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def previous_path(path: str | Path) -> Path:
