@@ -424,7 +424,9 @@ def test_the_output_file_honours_the_umask(checkpoint, tmp_path, mask, mode):
     assert out.stat().st_mode & 0o777 == mode
 
 
-@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".tsv.gz"])
+@pytest.mark.parametrize(
+    "suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".tsv.gz", ".tsv.xz", ".tsv.zip"]
+)
 def test_a_compressed_output_is_one_readable_table(checkpoint, tmp_path, suffix):
     smiles = [SMALL, *LARGER, "C1CC"] * 3  # 18 rows in chunks of 4: five writes
     source, out = tmp_path / "in.csv", tmp_path / f"scored{suffix}"

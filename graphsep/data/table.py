@@ -70,7 +70,7 @@ class SmilesTable:
 
 
 def separator(name: str) -> str:
-    """Column separator of a table by its name: a tab for ``.tsv``/``.tsv.gz``, else a comma.
+    """Column separator of a table by its name: a tab for ``.tsv``, compressed or not, else a comma.
 
     Args:
         name (str): the file name (or ``stdin``).
@@ -78,7 +78,8 @@ def separator(name: str) -> str:
     Returns:
         str: a tab or a comma.
     """
-    return "\t" if name.endswith((".tsv", ".tsv.gz")) else ","
+    stem = re.sub(r"\.(gz|bz2|xz|zip|zst)$", "", name.lower())  # the compression's suffix
+    return "\t" if stem.endswith(".tsv") else ","
 
 
 def table_chunks(source: str | Path, chunk_size: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
