@@ -431,10 +431,6 @@ def read_chunks(
         yield chunk
 
 
-def _reason(err: Exception) -> str:
-    return getattr(err, "strerror", None) or str(err).strip().splitlines()[0]
-
-
 def write_predictions(
     predictor: Predictor,
     frames: Iterable[pd.DataFrame],
