@@ -229,8 +229,9 @@ def build_dataset(
             that gives no graph (row, SMILES and reason) without ``skip_invalid``.
         GraphsepError: a featurization worker process died; nothing is written.
     """
-    spec = resolve_spec(name, source, smiles_column, label_columns, task_type, split)
+    # where it will write is checked first, before any recipe or table is read
     folder = check_data_root(root, writing=True) / dataset_dir_name(name)
+    spec = resolve_spec(name, source, smiles_column, label_columns, task_type, split)
     _check_replaceable(folder)
     table = read_table(spec.source, spec.smiles_column, spec.label_columns)
     _check_labels(spec, table)
