@@ -1,7 +1,7 @@
 """Train a graphsep model from a config.
 
     python train.py --config configs/quickstart.yaml
-    python train.py --config configs/molhiv.yaml model.norm=share seed=1 out_dir=runs/hiv-share
+    python train.py --config configs/molhiv.yaml model.core.norm=share seed=1 out_dir=runs/hiv-share
 
 Every key of ``graphsep.config.Config`` can be overridden as ``key=value``; a wrong key or value
 stops before any work with the key's name and the valid choices.
@@ -13,8 +13,8 @@ import argparse
 import sys
 
 from graphsep.errors import DEBUG_VARIABLE, report_errors
-from graphsep.pretrain.loop import pretrain
-from graphsep.training.finetune import finetune
+from graphsep.tasks.masked_graph.run import pretrain
+from graphsep.tasks.property.run import finetune
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help=f"show the traceback of an error instead of one line (also {DEBUG_VARIABLE}=1)",
     )
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. model.norm=share")
+    parser.add_argument(
+        "overrides", nargs="*", help="key=value overrides, e.g. model.core.norm=share"
+    )
     return parser.parse_intermixed_args(argv)
 
 
@@ -49,7 +51,7 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = [*args.overrides, "resume=auto"] if args.resume else args.overrides
     cfg = load_config(args.config, overrides)
-    results = pretrain(cfg) if cfg.mode == "pretrain" else finetune(cfg)
+    results = pretrain(cfg) if cfg.task.name == "masked_graph" else finetune(cfg)
     if not results:  # ranks other than 0 under torchrun
         return 0
     scores = f"valid {results['metric']} {results['valid']:.4f}"

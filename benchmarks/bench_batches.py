@@ -1,8 +1,9 @@
 """Padding and step time of training batches on molhiv: size-bucketed, random, random in chunks.
 
-    python benchmarks/bench_batches.py                       # batches of 128, model.dim=64
-    python benchmarks/bench_batches.py --steps 20 model.dim=128
-    python benchmarks/bench_batches.py --name batches_local2 model.dim=64 model.local_layers=2
+    python benchmarks/bench_batches.py                       # batches of 128, model.core.dim=64
+    python benchmarks/bench_batches.py --steps 20 model.core.dim=128
+    python benchmarks/bench_batches.py --name batches_local2 model.core.dim=64 \
+        model.graph.local_layers=2
 
 SepNorm's [CLS] BatchNorm wants random batches, the dense transformer wants little padding.
 For one training epoch of each scheme this reports the padded slots per graph (linear layers
@@ -25,9 +26,8 @@ from common import REPO, RESULTS, absolute_path, provenance, stamp_line
 from finetune_sep_vs_share import prepare
 
 from graphsep.config import load_config
-from graphsep.data.batch import ChunkedGraphBatch
-from graphsep.training.data import load_property_data
-from graphsep.training.models import build_predictor
+from graphsep.tasks.property.data import load_property_data
+from graphsep.tasks.property.model import build_predictor
 
 SCHEMES = {  # name: (data.bucket_size_multiplier, data.batch_chunks)
     "size-bucketed (multiplier 50)": (50, 1),
@@ -43,7 +43,7 @@ def epoch_padding(loader, keep: int) -> tuple[dict[str, float], list]:
     slots = pairs = atoms = graphs = 0
     kept = []
     for i, batch in enumerate(loader):
-        for chunk in batch.chunks if isinstance(batch, ChunkedGraphBatch) else [batch]:
+        for chunk in batch.chunks:
             B, T = chunk.mask.shape
             slots, pairs, graphs = slots + B * T, pairs + B * T * T, graphs + B
             atoms += int(chunk.num_nodes.sum()) + B
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> dict:
         loader.batch_sampler.set_epoch(1)
         pads[name], batches[name] = epoch_padding(loader, keep=args.steps + 1)
     torch.manual_seed(0)
-    model = build_predictor(cfg.model, num_tasks=1).train()
+    model = build_predictor(cfg, num_tasks=1).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     times: dict[str, list[tuple]] = {name: [] for name in SCHEMES}
     step_seconds(model, batches["random, 16 chunks"][-1], optimizer)  # warm-up
@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--work", type=absolute_path, default=REPO / "benchmarks" / "work")
     parser.add_argument("--name", default="batches", help="results file stem in benchmarks/results")
-    parser.add_argument("overrides", nargs="*", default=["model.dim=64"])
+    parser.add_argument("overrides", nargs="*", default=["model.core.dim=64"])
     args = parser.parse_args()
     results = run(args)
     stamp = provenance()

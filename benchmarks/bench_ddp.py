@@ -53,7 +53,7 @@ def run(setting: str, work: Path, overrides: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", nargs="+", default=["1x2", "1x1", "2x1"])
-    parser.add_argument("overrides", nargs="*", default=["train.epochs=6", "model.dim=64"])
+    parser.add_argument("overrides", nargs="*", default=["train.epochs=6", "model.core.dim=64"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -31,9 +31,9 @@ from ogb.utils import smiles2graph
 from rdkit import RDLogger
 from torch_geometric.data import Data
 
-from graphsep.data.collate import collate_graphs
-from graphsep.data.encodings import structural_encodings
-from graphsep.data.sampler import SizeBucketBatchSampler
+from graphsep.frontends.graph.collate import collate_graphs
+from graphsep.frontends.graph.encodings import structural_encodings
+from graphsep.training.sampler import SizeBucketBatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 HIV = ROOT.parent / "shared" / "data" / "moleculenet" / "hiv.csv.gz"

@@ -24,10 +24,10 @@ import torch
 from common import MOLECULENET, REPO, RESULTS, absolute_path, provenance, stamp_line
 from finetune_sep_vs_share import TABLES
 
-import graphsep.training.data as training_data
+import graphsep.tasks.property.data as training_data
 from graphsep.config import load_config
-from graphsep.training.finetune import predict
-from graphsep.training.models import build_predictor
+from graphsep.tasks.property.model import build_predictor
+from graphsep.tasks.property.run import predict
 
 UNBOUNDED_TOKENS = 10**6
 """A budget no batch reaches: the batches before the budget existed."""
@@ -40,12 +40,12 @@ def score_once(dataset: str, work: Path, budget: bool) -> dict:
         training_data.EVAL_PADDED_TOKENS = UNBOUNDED_TOKENS
     overrides = [
         f"data.source={MOLECULENET / TABLES[dataset]}", f"data.root={work / 'data'}",
-        "model.dim=64", "progress=false",
+        "model.core.dim=64", "progress=false",
     ]  # fmt: skip
     cfg = load_config(REPO / "configs" / f"{dataset}.yaml", overrides)
     data = training_data.load_property_data(cfg)
     torch.manual_seed(0)
-    model = build_predictor(cfg.model, data.task.num_tasks)
+    model = build_predictor(cfg, data.task.num_tasks)
     start = time.perf_counter()
     scores = {
         split: data.task.score(*predict(model, loader, data.task, torch.device("cpu")))
@@ -62,7 +62,7 @@ def score_once(dataset: str, work: Path, budget: bool) -> dict:
 def markdown(dataset: str, rows: list[dict], stamp: dict) -> str:
     """The side-by-side table."""
     lines = [
-        f"Evaluation of ogbg-{dataset} valid + test, untrained model.dim=64, one thread; "
+        f"Evaluation of ogbg-{dataset} valid + test, untrained model.core.dim=64, one thread; "
         "peak RSS of the whole process (data included).",
         stamp_line(stamp),
         "",

@@ -45,7 +45,7 @@ from common import MOLECULENET, REPO, RESULTS, provenance
 from rdkit import Chem, RDLogger
 
 from graphsep.config import load_config
-from graphsep.training.finetune import finetune
+from graphsep.tasks.property.run import finetune
 
 HIV = MOLECULENET / "hiv.csv.gz"
 BBBP = MOLECULENET / "bbbp.csv"
@@ -139,7 +139,7 @@ def chemprop_model(venv: Path, work: Path) -> tuple[Path | None, str]:
 def run_ours(checkpoint: Path, table: Path, work: Path, tag: str) -> dict:
     out = work / f"graphsep_{tag}.csv"
     # --allow-unsanitized: the 7 HIV molecules RDKit will not sanitize are scored, as in OGB
-    cmd = [sys.executable, "-m", "graphsep.cli", "predict", "--checkpoint", str(checkpoint),
+    cmd = [sys.executable, "-m", "graphsep.cli.main", "predict", "--checkpoint", str(checkpoint),
            "--input", str(table), "--output", str(out), "--allow-unsanitized"]  # fmt: skip
     result = measure(cmd, work / f"graphsep_{tag}.log")
     scored = pd.read_csv(out, usecols=["error"], keep_default_na=False)

@@ -32,10 +32,10 @@ import torch
 from common import REPO, RESULTS, SHARED_DATA, provenance
 
 from graphsep.config import load_config
-from graphsep.pretrain.corpus import build_cache, cache_folder
-from graphsep.pretrain.heads import atom_feature_weights, reconstruction_loss
-from graphsep.pretrain.loop import build_pretrain_model, load_pretrain_data
-from graphsep.pretrain.masking import MaskSampler
+from graphsep.molecules.corpus import build_cache, cache_folder
+from graphsep.tasks.masked_graph.heads import atom_feature_weights, reconstruction_loss
+from graphsep.tasks.masked_graph.masking import MaskSampler
+from graphsep.tasks.masked_graph.run import build_pretrain_model, load_pretrain_data
 from graphsep.training.optim import build_optimizer
 
 CORPUS = SHARED_DATA / "pretrain" / "moses_zinc_train.csv.gz"
@@ -59,11 +59,11 @@ def peak_rss_mib() -> dict[str, float]:
 
 def bench_featurize(cfg, workers: int, cache_root: Path) -> dict:
     """Build the cache from scratch with ``workers`` processes; return rates and sizes."""
-    pretrain = replace(cfg.pretrain, num_workers=workers, cache_dir=str(cache_root / str(workers)))
-    folder = cache_folder([CORPUS], pretrain)
+    corpus = replace(cfg.data.corpus, num_workers=workers, cache_dir=str(cache_root / str(workers)))
+    folder = cache_folder([CORPUS], corpus)
     shutil.rmtree(folder, ignore_errors=True)
     wall, cpu = time.perf_counter(), cpu_seconds()
-    manifest = build_cache([CORPUS], pretrain, folder, progress=False)
+    manifest = build_cache([CORPUS], corpus, folder, progress=False)
     wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     return {
         "workers": workers, "rows": manifest["rows"], "molecules": manifest["molecules"],
@@ -78,8 +78,9 @@ def bench_steps(cfg, steps: int) -> dict:
     data = load_pretrain_data(cfg)
     model = build_pretrain_model(cfg.model)
     optimizer = build_optimizer(model, cfg.train.lr, cfg.train.weight_decay)
-    masks = MaskSampler(cfg.pretrain.atom_mask_rate, cfg.pretrain.bond_mask_rate, cfg.seed)
-    weights = atom_feature_weights(cfg.pretrain.atom_type_weight)
+    masking = cfg.task.masked_graph
+    masks = MaskSampler(masking.atom_mask_rate, masking.bond_mask_rate, cfg.seed)
+    weights = atom_feature_weights(masking.atom_type_weight)
     sampler, corpus = data.train.batch_sampler, data.train.dataset
     sampler.set_epoch(1)
     batches = [b for _, b in zip(range(steps + 2), sampler, strict=False)]
@@ -90,7 +91,7 @@ def bench_steps(cfg, steps: int) -> dict:
         start = time.perf_counter()
         batch = data.train.collate_fn([corpus[i] for i in ids])  # in data.batch_chunks chunks
         collated = time.perf_counter()
-        loss, _ = reconstruction_loss(model(batch, masks(batch, 1, index)), weights)
+        loss, _ = reconstruction_loss(model(masks(batch, 1, index)), weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -170,14 +171,14 @@ def main() -> None:
         cfg = load_config(
             REPO / "configs" / "pretrain_zinc.yaml",
             [
-                f"pretrain.corpus=[{CORPUS}]", f"pretrain.max_molecules={args.molecules}",
-                f"pretrain.shard_size={shard_size}",
+                f"data.corpus.files=[{CORPUS}]", f"data.corpus.max_molecules={args.molecules}",
+                f"data.corpus.shard_size={shard_size}",
                 f"train.batch_size={args.batch_size}", "progress=false", *args.overrides,
             ],
         )  # fmt: skip
         feats = [bench_featurize(cfg, w, Path(tmp)) for w in args.workers]
-        pretrain = replace(cfg.pretrain, cache_dir=str(Path(tmp) / str(args.workers[-1])))
-        cfg = replace(cfg, pretrain=pretrain)
+        corpus = replace(cfg.data.corpus, cache_dir=str(Path(tmp) / str(args.workers[-1])))
+        cfg = replace(cfg, data=replace(cfg.data, corpus=corpus))
         train = bench_steps(cfg, args.steps)
     proj = project(feats[-1], train, cfg.train.epochs, args.gpu_step_ms, args.gpu_cores)
     peak, stamp = peak_rss_mib(), provenance()

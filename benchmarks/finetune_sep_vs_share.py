@@ -32,8 +32,8 @@ from common import (
     stamp_line,
 )
 
-from graphsep.data.encodings import EncodedDataset
-from graphsep.data.ogb_loading import load_ogb_dataset
+from graphsep.frontends.graph.encodings import EncodedDataset
+from graphsep.molecules.ogb_layout import load_ogb_dataset
 
 TABLES = {
     "molbbbp": "bbbp.csv", "molbace": "bace.csv", "molclintox": "clintox.csv",
@@ -79,7 +79,7 @@ def run_pair(
         args = [
             "--config", str(REPO / "configs" / f"{dataset}.yaml"),
             f"data.source={MOLECULENET / TABLES[dataset]}", f"data.root={work / 'data'}",
-            f"model.norm={norm}", f"seed={seed}", *extra, *(per_norm or {}).get(norm, []),
+            f"model.core.norm={norm}", f"seed={seed}", *extra, *(per_norm or {}).get(norm, []),
         ]  # fmt: skip
         jobs.append((args, out_dir))
     launch_side_by_side(jobs)

@@ -2,8 +2,8 @@
 
     python benchmarks/pretrain_finetune.py --seeds 0 1 2
     python benchmarks/pretrain_finetune.py --datasets molbbbp --seeds 0 --name smoke \\
-        model.dim=32 model.depth=1 model.num_heads=4 train.epochs=1 \\
-        --pretrain-overrides pretrain.max_molecules=2000          # a smoke check
+        model.core.dim=32 model.core.depth=1 model.core.num_heads=4 train.epochs=1 \\
+        --pretrain-overrides data.corpus.max_molecules=2000          # a smoke check
 
 Runs go to ``<work>/<name>/`` (``--work``, default ``benchmarks/work``, as in
 ``finetune_sep_vs_share``: one folder per ``--name``, the built datasets and the featurized
@@ -43,7 +43,7 @@ from common import (
 from finetune_sep_vs_share import NORMS, finished, prepare, run_pair, summarize
 
 from graphsep.config import load_config
-from graphsep.pretrain.corpus import load_corpus
+from graphsep.molecules.corpus import load_corpus
 
 VARIANTS = ("scratch", "pretrained")
 DATASETS = ("molbbbp", "molbace", "molclintox", "molsider", "moltox21", "molhiv")
@@ -58,8 +58,8 @@ HU_ET_AL = {
 
 def pretrain_args(args: argparse.Namespace) -> list[str]:
     """Overrides of ``configs/pretrain_zinc.yaml`` for this benchmark's pretraining runs."""
-    cache = f"pretrain.cache_dir={args.work / 'pretrain_cache'}"
-    return [f"pretrain.corpus=[{CORPUS}]", cache, *args.overrides, *args.pretrain_overrides]
+    cache = f"data.corpus.cache_dir={args.work / 'pretrain_cache'}"
+    return [f"data.corpus.files=[{CORPUS}]", cache, *args.overrides, *args.pretrain_overrides]
 
 
 def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, dict]:
@@ -68,9 +68,12 @@ def pretrain_both(args: argparse.Namespace, archive: RunArchive) -> dict[str, di
     out = {norm: pretrain_dir(args.runs, norm) for norm in NORMS}
     todo = [n for n in NORMS if not (out[n] / "results.json").exists()]
     if todo:
-        load_corpus(load_config(PRETRAIN_CONFIG, overrides).pretrain)  # before two runs race to
+        load_corpus(load_config(PRETRAIN_CONFIG, overrides).data.corpus)  # before two runs race to
     launch_side_by_side(
-        [(["--config", str(PRETRAIN_CONFIG), *overrides, f"model.norm={n}"], out[n]) for n in todo]
+        [
+            (["--config", str(PRETRAIN_CONFIG), *overrides, f"model.core.norm={n}"], out[n])
+            for n in todo
+        ]
     )
     for norm in todo:
         archive.keep(out[norm], weights=True)  # later sessions finetune from these weights

@@ -9,7 +9,7 @@ import torch
 from ogb.utils import smiles2graph
 from torch_geometric.data import Data
 
-from graphsep.data.encodings import StructuralEncoding
+from graphsep.frontends.graph.encodings import StructuralEncoding
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BBBP_CSV = SHARED_DATA / "moleculenet" / "bbbp.csv"

@@ -14,11 +14,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import train
-from graphsep.cli import main as graphsep_main
-from graphsep.data.build import build_dataset
-from graphsep.training.data import BUNDLED
+from graphsep.cli.main import main as graphsep_main
+from graphsep.molecules.build import build_dataset
+from graphsep.tasks.property.data import BUNDLED
 
-TINY = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
+TINY = ["model.core.dim=32", "model.core.depth=1", "model.core.num_heads=4", "progress=false"]
 
 
 def build_bbbp(root: Path, rows: int) -> Path:
@@ -58,12 +58,12 @@ def edit_meta(change: Callable[[dict], object]) -> Callable[[Path], None]:
 
 
 def set_model_key(key: str, value: object) -> Callable[[Path], None]:
-    return edit_meta(lambda meta: meta["config"]["model"].__setitem__(key, value))
+    return edit_meta(lambda meta: meta["config"]["model"]["core"].__setitem__(key, value))
 
 
 def resize_a_weight(folder: Path) -> None:
     weights = load_file(folder / "model.safetensors")
-    weights["encoder.embedding.cls_token"] = torch.zeros(3)  # as if from another model
+    weights["encoder.frontend.embedding.cls_token"] = torch.zeros(3)  # as if from another model
     save_file(weights, folder / "model.safetensors")
 
 
@@ -75,11 +75,12 @@ def resize_a_weight(folder: Path) -> None:
         (edit_meta(lambda m: m.__setitem__("config", [m["config"]])),
          "meta.json: 'config' must be a mapping (the run's config); found a list"),
         (set_model_key("norm", "batch"),
-         "meta.json: config: model.norm: invalid value 'batch'; choose one of ['sep', 'share']"),
+         "meta.json: config: model.core.norm: invalid value 'batch'; choose one of "
+         "['sep', 'share']"),
         (set_model_key("num_heads", 5),
-         "meta.json: config: model.dim (32) must be divisible by model.num_heads (5)"),
+         "meta.json: config: model.core.dim (32) must be divisible by model.core.num_heads (5)"),
         (set_model_key("dropout", 2),
-         "meta.json: config: model.dropout: must be a finite number in [0, 1), got 2.0"),
+         "meta.json: config: model.core.dropout: must be a finite number in [0, 1), got 2.0"),
         (edit_meta(lambda m: m["task"].__setitem__("task_type", "foo")),
          "meta.json: task: task_type: invalid value 'foo'; choose one of "
          "['classification', 'regression']"),

@@ -17,10 +17,15 @@ from torch.utils.data import DataLoader
 from torch_geometric.data import Data
 from torch_geometric.utils import from_networkx
 
-from graphsep.constants import CLS_DISTANCE, NO_EDGE, PAD_DISTANCE, UNREACHABLE_DISTANCE
-from graphsep.data.collate import GraphCollator, collate_graphs
-from graphsep.data.encodings import EncodedDataset, StructuralEncoding
-from graphsep.data.sampler import SizeBucketBatchSampler
+from graphsep.frontends.graph.collate import GraphCollator, collate_graphs
+from graphsep.frontends.graph.constants import (
+    CLS_DISTANCE,
+    NO_EDGE,
+    PAD_DISTANCE,
+    UNREACHABLE_DISTANCE,
+)
+from graphsep.frontends.graph.encodings import EncodedDataset, StructuralEncoding
+from graphsep.training.sampler import SizeBucketBatchSampler
 
 MOLECULENET = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"
 needs_data = pytest.mark.skipif(not MOLECULENET.is_dir(), reason=f"no real data at {MOLECULENET}")
@@ -54,7 +59,7 @@ def bbbp_sizes() -> torch.Tensor:
 def test_ethanol_salt_batch_by_hand():
     ethanol = mol_graph("CCO", y=[1.0])
     salt = mol_graph("[Na+].[Cl-]", y=[float("nan")])
-    batch = collate_graphs([ethanol, salt], max_hops=2)
+    batch = collate_graphs([ethanol, salt], max_hops=2).chunks[0]
     assert batch.num_graphs == 2 and batch.num_nodes.tolist() == [3, 2]
     assert batch.mask.tolist() == [[True] * 4, [True, True, True, False]]
     assert batch.degree.tolist() == [[0, 1, 2, 1], [0, 0, 0, 0]]
@@ -76,13 +81,14 @@ def test_ethanol_salt_batch_by_hand():
     assert batch.x.dtype == torch.long and batch.x.shape == (2, 4, 9)
     assert (batch.x[:, 0] == 0).all() and (batch.x[1, 3] == 0).all()
     assert torch.equal(batch.x[1, 1:3], salt.x)
-    assert batch.y.dtype == torch.float32 and batch.y[0].tolist() == [1.0]
-    assert batch.y[1].isnan().all()
+    y = collate_graphs([ethanol, salt], max_hops=2).y
+    assert y.dtype == torch.float32 and y[0].tolist() == [1.0]
+    assert y[1].isnan().all()
 
 
 def test_acetic_acid_bonds_along_paths():
     # CC(=O)O: the path O2 -> C1 -> O3 crosses the double bond, then the single one
-    batch = collate_graphs([mol_graph("CC(=O)O")], max_hops=3)
+    batch = collate_graphs([mol_graph("CC(=O)O")], max_hops=3).chunks[0]
     bond_type = batch.edge_attr[:, 0]
     path = batch.path_edges[0, 3, 4]  # slots are atoms + 1
     assert path.tolist() == [3, 4, NO_EDGE]
@@ -96,9 +102,10 @@ def test_padding_changes_nothing():
     # the smallest of these BBBP rows, then batched with the three largest
     graphs = sorted((mol_graph(s) for s in rows), key=lambda g: g.num_nodes)
     small, large = graphs[0], graphs[-3:]
-    alone = collate_graphs([small], max_hops=5)
+    alone = collate_graphs([small], max_hops=5).chunks[0]
     for position in range(3):
-        batch = collate_graphs(large[:position] + [small] + large[position:], max_hops=5)
+        graphs = large[:position] + [small] + large[position:]
+        batch = collate_graphs(graphs, max_hops=5).chunks[0]
         t = small.num_nodes + 1
         for field in ("x", "mask", "degree"):
             assert torch.equal(getattr(batch, field)[position, :t], getattr(alone, field)[0])
@@ -115,7 +122,7 @@ def test_padding_changes_nothing():
 
 def test_edge_index_points_at_the_right_slots():
     graphs = [mol_graph("CC(=O)O"), mol_graph("CCO"), mol_graph("c1ccccc1")]
-    batch = collate_graphs(graphs, max_hops=5)
+    batch = collate_graphs(graphs, max_hops=5).chunks[0]
     flat_x = batch.x.view(-1, 9)  # (B * T, F)
     for side in (0, 1):
         expected = torch.cat([g.x[g.edge_index[side]] for g in graphs])
@@ -125,8 +132,8 @@ def test_edge_index_points_at_the_right_slots():
 def test_float_features_without_edge_attr_and_without_encodings():
     graph, star = from_networkx(nx.path_graph(4)), from_networkx(nx.star_graph(2))
     graph.x, star.x = torch.rand(4, 3), torch.rand(3, 3)
-    batch = collate_graphs([graph, star], max_hops=2)
-    assert batch.edge_attr is None and batch.y is None
+    batch = collate_graphs([graph, star], max_hops=2).chunks[0]
+    assert batch.edge_attr is None and collate_graphs([graph, star], max_hops=2).y is None
     assert batch.x.dtype == torch.float32 and torch.equal(batch.x[0, 1:], graph.x)
     assert batch.distance[0, 1, 1:].tolist() == [0, 1, 2, 3]
     assert "distance" not in graph  # computed on copies
@@ -140,7 +147,7 @@ def test_collate_names_the_graph_missing_edge_attr():
 
 
 def test_unreachable_pairs_keep_their_bucket():
-    batch = collate_graphs([mol_graph("[Na+].[Cl-]")], max_hops=5)
+    batch = collate_graphs([mol_graph("[Na+].[Cl-]")], max_hops=5).chunks[0]
     assert batch.distance[0, 1, 2] == UNREACHABLE_DISTANCE
     assert batch.path_edges.shape == (1, 3, 3, 5) and batch.edge_attr.shape == (0, 3)
 
@@ -153,17 +160,19 @@ def test_collator_pickles_into_dataloader_workers(tmp_path):
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=1)
     batches = list(loader)
     assert len(batches) == 2 and sum(b.num_graphs for b in batches) == 4
-    assert batches[0].path_edges.shape[-1] == 3 and batches[0].y.dtype == torch.float32
+    assert batches[0].chunks[0].path_edges.shape[-1] == 3 and batches[0].y.dtype == torch.float32
 
 
 def _tensors(batch) -> dict[str, torch.Tensor]:
-    """Every tensor of a batch, whole or chunked, by field name (chunk index first)."""
-    chunks = getattr(batch, "chunks", [batch])
+    """Every tensor of a batch by field name (chunk index first), and its targets."""
     return {
-        f"{i}.{f.name}": getattr(chunk, f.name)
-        for i, chunk in enumerate(chunks)
-        for f in fields(chunk)
-        if getattr(chunk, f.name) is not None
+        "y": batch.y,
+        **{
+            f"{i}.{f.name}": getattr(chunk, f.name)
+            for i, chunk in enumerate(batch.chunks)
+            for f in fields(chunk)
+            if getattr(chunk, f.name) is not None
+        },
     }
 
 

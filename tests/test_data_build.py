@@ -27,16 +27,16 @@ from crafted import CreatesFile
 from ogb.graphproppred import PygGraphPropPredDataset
 from ogb.utils import smiles2graph
 
-from graphsep.cli import main
-from graphsep.data import build as build_module
-from graphsep.data.build import build_dataset, ogb_master
-from graphsep.data.featurize import SmilesError, featurize
-from graphsep.data.ogb_loading import load_ogb_dataset, load_split
-from graphsep.data.recipes import list_recipes, load_recipe
-from graphsep.data.split import random_split
-from graphsep.data.table import DataError, read_table
-from graphsep.predict import read_chunks
-from graphsep.training.data import BUNDLED
+from graphsep.cli.main import main
+from graphsep.molecules import build as build_module
+from graphsep.molecules.build import build_dataset, ogb_master
+from graphsep.molecules.featurize import SmilesError, featurize
+from graphsep.molecules.ogb_layout import load_ogb_dataset, load_split
+from graphsep.molecules.recipes import list_recipes, load_recipe
+from graphsep.molecules.split import random_split
+from graphsep.molecules.table import DataError, read_table
+from graphsep.predict.predictor import read_chunks
+from graphsep.tasks.property.data import BUNDLED
 
 OGB_SPLIT_SIZES = {
     "ogbg-molhiv": [32901, 4113, 4113],
@@ -700,7 +700,7 @@ def test_killed_while_processing_leaves_nothing_half_written(small_dataset, tmp_
     shutil.rmtree(processed)
     kill_in_save = "\n".join([
         "import os, signal, torch",
-        "from graphsep.data.ogb_loading import load_ogb_dataset",
+        "from graphsep.molecules.ogb_layout import load_ogb_dataset",
         "def killed(obj, f, *args, **kwargs):",
         "    out = f if hasattr(f, 'write') else open(f, 'wb')  # a path or an open file",
         "    out.write(b'PK')  # the start of a zip file, then kill -9",

@@ -13,19 +13,19 @@ import torch.multiprocessing as mp
 from molecules import SHARED_DATA
 
 from graphsep.config import load_config
-from graphsep.nn.batchnorm import GlobalBatchNorm1d
-from graphsep.pretrain.heads import atom_feature_weights
-from graphsep.pretrain.loop import build_pretrain_model, evaluate, load_pretrain_data
-from graphsep.pretrain.masking import MaskSampler
+from graphsep.core.batchnorm import GlobalBatchNorm1d
+from graphsep.tasks.masked_graph.heads import atom_feature_weights
+from graphsep.tasks.masked_graph.masking import MaskSampler
+from graphsep.tasks.masked_graph.run import build_pretrain_model, evaluate, load_pretrain_data
+from graphsep.tasks.property.data import load_property_data
+from graphsep.tasks.property.model import build_predictor
+from graphsep.tasks.property.run import predict
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
-from graphsep.training.data import load_property_data
-from graphsep.training.finetune import predict
-from graphsep.training.models import build_predictor
 from graphsep.training.resume import check_same_run, load_resume_point
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
+TINY = ["model.core.dim=32", "model.core.depth=1", "model.core.num_heads=4", "progress=false"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 BATCHES_PER_EPOCH = {"finetune": 13, "pretrain": 11}  # 1,631 and 1,350 molecules / 128
 CONFIGS = {"finetune": "quickstart.yaml", "pretrain": "pretrain_quick.yaml"}
@@ -35,8 +35,8 @@ def mode_overrides(data_root, mode):
     if mode == "finetune":
         return [f"data.root={data_root}"]
     return [  # 1,500 ZINC molecules, 150 of them held out
-        "pretrain.max_molecules=1500", "pretrain.held_out_fraction=0.1",
-        f"pretrain.cache_dir={data_root / 'corpus'}", "pretrain.num_workers=1",
+        "data.corpus.max_molecules=1500", "data.corpus.held_out_fraction=0.1",
+        f"data.corpus.cache_dir={data_root / 'corpus'}", "data.corpus.num_workers=1",
     ]  # fmt: skip
 
 
@@ -52,15 +52,16 @@ def one_process_scores(data_root, mode, state_dict, *extra):
     cpu = torch.device("cpu")
     if mode == "finetune":
         data = load_property_data(cfg)
-        model = build_predictor(cfg.model, num_tasks=1)
+        model = build_predictor(cfg, num_tasks=1)
         model.load_state_dict(state_dict)
         return {s: data.task.score(*predict(model, getattr(data, s), data.task, cpu))
                 for s in ("valid", "test")}  # fmt: skip
     data = load_pretrain_data(cfg)
     model = build_pretrain_model(cfg.model)
     model.load_state_dict(state_dict)
-    masks = MaskSampler(cfg.pretrain.atom_mask_rate, cfg.pretrain.bond_mask_rate, cfg.seed)
-    weights = atom_feature_weights(cfg.pretrain.atom_type_weight)
+    masking = cfg.task.masked_graph
+    masks = MaskSampler(masking.atom_mask_rate, masking.bond_mask_rate, cfg.seed)
+    weights = atom_feature_weights(cfg.task.masked_graph.atom_type_weight)
     return {"valid": evaluate(model, data.held_out, masks, cpu, weights).loss}
 
 
@@ -188,8 +189,8 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous_one(data_root, tmp
         ckpt, state = load_resume_point(out_dir / "last")
     assert ckpt.path == out_dir / "last.prev" and state["progress"]["epoch"] == 2
 
-    cfg = load_config("configs/quickstart.yaml", [*TINY, "model.norm=share"])
-    with pytest.raises(CheckpointError, match=r"model.norm \(checkpoint 'sep', now 'share'\)"):
+    cfg = load_config("configs/quickstart.yaml", [*TINY, "model.core.norm=share"])
+    with pytest.raises(CheckpointError, match=r"model.core.norm \(checkpoint 'sep', now 'share'\)"):
         check_same_run(ckpt.meta["config"], cfg, ckpt.path)
 
 

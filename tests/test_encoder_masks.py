@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphsep.nn.encoder import TransformerEncoder, attention_mask
+from graphsep.core.encoder import TransformerEncoder, attention_mask
+from graphsep.core.norm import norm_layer
 
 
 def tokens_and_mask(padded: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,7 +33,7 @@ def test_the_mask_is_only_what_attention_needs():
 @pytest.mark.parametrize("padded", [False, True])
 def test_no_bias_gives_the_outputs_of_a_dense_zero_bias(norm, padded):
     torch.manual_seed(0)
-    encoder = TransformerEncoder(16, depth=2, num_heads=4, norm=norm).train()
+    encoder = TransformerEncoder(16, depth=2, num_heads=4, norm_layer=norm_layer(norm)).train()
     tokens, mask = tokens_and_mask(padded)
     fast = encoder(tokens, mask)  # no mask, or a boolean key mask
     dense = encoder(tokens, mask, torch.zeros(5, 4, 7, 7))  # the float path, as before

@@ -16,16 +16,16 @@ from ogb.utils import smiles2graph
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.utils import from_networkx
 
-from graphsep.constants import NO_EDGE, UNREACHABLE_DISTANCE
-from graphsep.data import encodings
-from graphsep.data.encodings import (
+from graphsep.frontends.graph import encodings
+from graphsep.frontends.graph.constants import NO_EDGE, UNREACHABLE_DISTANCE
+from graphsep.frontends.graph.encodings import (
     EncodedDataset,
     StructuralEncoding,
     encode_dataset,
     structural_encodings,
     trace_path_edges,
 )
-from graphsep.data.table import DataError
+from graphsep.molecules.table import DataError
 
 MOLECULENET = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"
 needs_data = pytest.mark.skipif(not MOLECULENET.is_dir(), reason=f"no real data at {MOLECULENET}")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import train
-from graphsep.cli import main
+from graphsep.cli.main import main
 from graphsep.config import ConfigError
-from graphsep.data.table import DataError
+from graphsep.molecules.table import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
@@ -44,7 +44,7 @@ def test_progress_in_a_log_file_is_one_line_per_epoch(tmp_path):
     command = [
         sys.executable, "train.py", "--config", QUICKSTART, f"data.root={tmp_path / 'data'}",
         f"out_dir={tmp_path / 'run'}", "train.epochs=2", "train.batch_size=256",
-        "model.dim=16", "model.depth=1", "model.num_heads=2", "progress=true",
+        "model.core.dim=16", "model.core.depth=1", "model.core.num_heads=2", "progress=true",
     ]  # fmt: skip
     with open(log, "w") as out:
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, timeout=300)

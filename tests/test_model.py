@@ -1,4 +1,4 @@
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import networkx as nx
 import pytest
@@ -7,23 +7,28 @@ from molecules import SHARED_DATA, bbbp_graphs, mol_graph, permute_graph
 from sklearn.metrics import roc_auc_score
 from torch_geometric.utils import from_networkx
 
-from graphsep.config import ModelConfig
-from graphsep.data.collate import collate_chunks, collate_graphs
-from graphsep.data.encodings import StructuralEncoding
-from graphsep.nn.model import GraphTransformer, PropertyPredictor
+from graphsep.core import ClsPredictor, CoreConfig
+from graphsep.frontends.graph.collate import collate_graphs
+from graphsep.frontends.graph.config import GraphConfig
+from graphsep.frontends.graph.encodings import StructuralEncoding
+from graphsep.frontends.graph.frontend import graph_encoder
 from graphsep.training.optim import build_optimizer
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
 NORMS = ["sep", "share"]
 
 
-def small_model(norm: str, **overrides) -> PropertyPredictor:
+def small_model(norm: str, **overrides) -> ClsPredictor:
+    """A seeded width-32 graph model; ``overrides`` are ``CoreConfig`` or ``GraphConfig`` keys."""
     torch.manual_seed(0)
-    cfg = ModelConfig(dim=32, depth=2, num_heads=4, norm=norm, **overrides)
-    return PropertyPredictor(GraphTransformer(**cfg.architecture()), num_tasks=1)
+    core_keys = {f.name for f in fields(CoreConfig)}
+    core = {k: v for k, v in overrides.items() if k in core_keys}
+    graph = {k: v for k, v in overrides.items() if k not in core_keys}
+    core = CoreConfig(**{"dim": 32, "depth": 2, "num_heads": 4, "norm": norm, **core})
+    return ClsPredictor(graph_encoder(core, GraphConfig(**graph)), num_outputs=1)
 
 
-def warmed_up(model: PropertyPredictor, graphs) -> PropertyPredictor:
+def warmed_up(model: ClsPredictor, graphs) -> ClsPredictor:
     """Run training batches so BatchNorm running stats are not the trivial init."""
     model.train()
     with torch.no_grad():
@@ -74,16 +79,17 @@ def test_every_parameter_gets_a_gradient(norm, local_layers):
     graphs = bbbp_graphs(6) + [mol_graph("[Na+].[Cl-]", 0.0)]
     model = small_model(norm, local_layers=local_layers).train()
     batch = collate_graphs(graphs, max_hops=5)
-    masked_atoms = torch.zeros_like(batch.mask)
-    masked_atoms[:, 1] = True
-    masked_edges = torch.zeros(batch.edge_attr.size(0), dtype=torch.bool)
-    masked_edges[::7] = True
-    cls, tokens = model.encoder(batch, masked_atoms, masked_edges)
-    (model.head(cls).sum() + tokens[batch.mask].sum()).backward()
+    chunk = batch.chunks[0]
+    chunk.masked_atoms = torch.zeros_like(chunk.mask)
+    chunk.masked_atoms[:, 1] = True
+    chunk.masked_edges = torch.zeros(chunk.edge_attr.size(0), dtype=torch.bool)
+    chunk.masked_edges[::7] = True
+    out = model.encoder(batch)
+    (model.head(out.cls).sum() + out.tokens[0][chunk.mask].sum()).backward()
     grads = dict(model.named_parameters())
     # Block 0's [CLS] input is the same learned vector for every graph (as in ViT/MAE), so its
     # BatchNorm outputs beta alone and gamma's gradient is zero up to rounding.
-    constant_input = "encoder.encoder.blocks.0.norm1.cls_norm.weight"
+    constant_input = "encoder.core.blocks.0.norm1.cls_norm.weight"
     if norm == "sep":
         assert grads.pop(constant_input).grad.abs().max() < 1e-5
     missing = [n for n, p in grads.items() if p.grad is None or not p.grad.any()]
@@ -96,9 +102,10 @@ def test_a_chunked_batch_encodes_as_the_whole_batch(norm, local_layers):
     graphs = bbbp_graphs(40)
     order = torch.argsort(torch.tensor([g.num_nodes for g in graphs]), stable=True)
     whole = collate_graphs(graphs, max_hops=5)
-    chunked = collate_chunks(graphs, max_hops=5, chunks=4)
+    chunked = collate_graphs(graphs, max_hops=5, chunks=4)
+    assert len(whole.chunks) == 1
     assert [c.num_graphs for c in chunked.chunks] == [10, 10, 10, 10]
-    assert chunked.chunks[0].mask.size(1) < whole.mask.size(1)  # the small chunk pads less
+    assert chunked.chunks[0].mask.size(1) < whole.chunks[0].mask.size(1)  # pads less
     torch.testing.assert_close(chunked.y, whole.y[order])
     models = [
         small_model(norm, dropout=0.0, attn_dropout=0.0, local_layers=local_layers)
@@ -150,7 +157,7 @@ def test_a_non_molecular_graph_with_continuous_features_trains():
 @pytest.mark.parametrize("norm", NORMS)
 def test_small_model_overfits_64_bbbp_molecules(norm):
     graphs = bbbp_graphs(64, start=100)
-    model = small_model(norm, dropout=0.0, attn_dropout=0.0, head_dropout=0.0)
+    model = small_model(norm, dropout=0.0, attn_dropout=0.0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     batches = [collate_graphs(graphs[i : i + 32], max_hops=5) for i in (0, 32)]
     model.train()
@@ -175,13 +182,13 @@ def test_weight_decay_reaches_only_the_core_and_head_matrices():
     names = {id(p): n for n, p in model.named_parameters()}
     decayed_names = {names[id(p)] for p in decayed["params"]}
     block = ("attn.qkv.weight", "attn.proj.weight", "mlp.fc1.weight", "mlp.fc2.weight")
-    depth = len(model.encoder.encoder.blocks)
-    core = {f"encoder.encoder.blocks.{i}.{w}" for i in range(depth) for w in block}
+    depth = len(model.encoder.core.blocks)
+    core = {f"encoder.core.blocks.{i}.{w}" for i in range(depth) for w in block}
     assert decayed_names == core | {"head.net.0.weight", "head.net.3.weight"}
     # the front end (lookup tables, per-hop mixing), norms, biases and tokens are not decayed
     kept_names = {names[id(p)] for p in kept["params"]}
-    assert "encoder.embedding.edge_encoding.hop_weight" in kept_names
-    assert "encoder.embedding.cls_token" in kept_names
+    assert "encoder.frontend.embedding.edge_encoding.hop_weight" in kept_names
+    assert "encoder.frontend.embedding.cls_token" in kept_names
 
 
 def test_local_layers_change_the_output_and_hide_masked_bonds():
@@ -192,15 +199,20 @@ def test_local_layers_change_the_output_and_hide_masked_bonds():
     with torch.no_grad():
         assert not torch.allclose(plain.embed(batch), local.embed(batch), atol=1e-3)
     # a masked bond's own features must not reach any token through the GINE messages
-    masked = torch.zeros(batch.edge_attr.size(0), dtype=torch.bool)
+    chunk = batch.chunks[0]
+    masked = torch.zeros(chunk.edge_attr.size(0), dtype=torch.bool)
     masked[::5] = True
-    changed = batch.edge_attr.clone()
+    changed = chunk.edge_attr.clone()
     changed[masked, 0] = (changed[masked, 0] + 1) % 5  # another bond type
-    other = replace(batch, edge_attr=changed)
+
+    def tokens(edge_attr, masked_edges):
+        chunks = [replace(chunk, edge_attr=edge_attr, masked_edges=masked_edges)]
+        return local.encoder(replace(batch, chunks=chunks)).tokens[0]
+
     with torch.no_grad():
-        before = local.encoder(batch, masked_edges=masked)[1]
-        after = local.encoder(other, masked_edges=masked)[1]
-        unmasked = local.encoder(other)[1]
+        before = tokens(chunk.edge_attr, masked)
+        after = tokens(changed, masked)
+        unmasked = tokens(changed, None)
     torch.testing.assert_close(before, after)
     assert not torch.allclose(before, unmasked, atol=1e-4)
 
@@ -211,8 +223,7 @@ def test_local_layer_matrices_are_decayed_and_their_bond_tables_are_not():
     names = {id(p): n for n, p in model.named_parameters()}
     decayed_names = {names[id(p)] for p in decayed["params"]}
     kept_names = {names[id(p)] for p in kept["params"]}
-    assert {"encoder.local.convs.0.nn.0.weight", "encoder.local.convs.0.nn.2.weight"} <= (
-        decayed_names
-    )
-    assert "encoder.local.bond_encoders.0.embeddings.0.weight" in kept_names
-    assert "encoder.local.mask_bond" in kept_names
+    local = "encoder.frontend.local"
+    assert {f"{local}.convs.0.nn.0.weight", f"{local}.convs.0.nn.2.weight"} <= decayed_names
+    assert f"{local}.bond_encoders.0.embeddings.0.weight" in kept_names
+    assert f"{local}.mask_bond" in kept_names

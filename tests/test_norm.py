@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from graphsep.config import ModelConfig
-from graphsep.nn.model import GraphTransformer
-from graphsep.nn.norm import SepNorm, ShareNorm, build_norm
-from graphsep.nn.packing import ChunkLayout
+from graphsep.core import CoreConfig
+from graphsep.core.norm import SepNorm, ShareNorm, norm_layer
+from graphsep.core.packing import ChunkLayout
+from graphsep.frontends.graph.config import GraphConfig
+from graphsep.frontends.graph.frontend import graph_encoder
 
 
 def _layer_norm(x):
@@ -43,9 +44,11 @@ def test_share_norm_is_one_layer_norm_over_all_positions():
     x = _inputs()
     out = ShareNorm(16)(x)
     torch.testing.assert_close(out, _layer_norm(x))
-    assert isinstance(build_norm("share", 16), ShareNorm)
+    assert isinstance(norm_layer("share")(16), ShareNorm)
     with pytest.raises(ValueError, match="norm must be one of"):
-        build_norm("batch", 16)
+        norm_layer("batch")
+    with pytest.raises(ValueError, match="cls_norm must be one of"):
+        norm_layer("sep", "group")
 
 
 def test_single_graph_training_batch_uses_running_stats():
@@ -64,9 +67,7 @@ def test_single_graph_training_batch_uses_running_stats():
 def test_sep_and_share_models_differ_only_in_norm_modules():
     def build(norm):
         torch.manual_seed(0)
-        return GraphTransformer(
-            **{**ModelConfig(dim=32, depth=2, num_heads=4).architecture(), "norm": norm}
-        )
+        return graph_encoder(CoreConfig(dim=32, depth=2, num_heads=4, norm=norm), GraphConfig())
 
     sep, share = build("sep").state_dict(), build("share").state_dict()
     a = {k: v for k, v in sep.items() if "norm" not in k}
@@ -80,7 +81,7 @@ def test_sep_and_share_models_differ_only_in_norm_modules():
 
 @pytest.mark.parametrize("kind", ["sep", "share"])
 def test_chunks_are_normalized_as_one_batch(kind):
-    norm = build_norm(kind, 16).train()
+    norm = norm_layer(kind)(16).train()
     x = _inputs(B=7, T=5)
     chunks = [x[:3, :2], x[3:, :]]  # different lengths, as size-sorted chunks pad
     layout = ChunkLayout.of(chunks)

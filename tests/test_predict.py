@@ -21,17 +21,17 @@ import torch
 from ogb.utils import smiles2graph
 from torch_geometric.data import Data
 
-from graphsep import predict as predict_module
-from graphsep.cli import main
+from graphsep.cli.main import main
 from graphsep.config import load_config
-from graphsep.data.build import build_dataset
-from graphsep.data.collate import collate_graphs
 from graphsep.errors import GraphsepError
+from graphsep.frontends.graph.collate import collate_graphs
+from graphsep.molecules.build import build_dataset
 from graphsep.parallel import bounded_map
-from graphsep.predict import Predictor
+from graphsep.predict import predictor as predict_module
+from graphsep.predict.predictor import Predictor
+from graphsep.tasks.property.data import BUNDLED
+from graphsep.tasks.property.run import finetune
 from graphsep.training.checkpoint import CheckpointError
-from graphsep.training.data import BUNDLED
-from graphsep.training.finetune import finetune
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = "CCO"
@@ -62,8 +62,8 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
                   split="random", skip_invalid=True, processes=1, progress=False)  # fmt: skip
     overrides = [
         "data.name=bbbp300", "data.source=null", f"data.root={root / 'data'}",
-        f"out_dir={root / 'run'}", "train.epochs=1", "train.max_steps=5", "model.dim=32",
-        "model.depth=1", "progress=false",
+        f"out_dir={root / 'run'}", "train.epochs=1", "train.max_steps=5", "model.core.dim=32",
+        "model.core.depth=1", "progress=false",
     ]  # fmt: skip
     finetune(load_config(REPO / "configs" / "quickstart.yaml", overrides))
     return root / "run" / "best"
@@ -115,7 +115,7 @@ def test_round_trip_keeps_rows_columns_and_order(checkpoint, tmp_path, capsys):
 def test_pipeline_through_a_subprocess(checkpoint):
     table = f"smiles,name\n{SMALL},ethanol\nC1CC,broken\n"
     done = subprocess.run(
-        [sys.executable, "-m", "graphsep.cli", "predict", "--checkpoint", str(checkpoint),
+        [sys.executable, "-m", "graphsep.cli.main", "predict", "--checkpoint", str(checkpoint),
          "--input", "-", "--output", "-"],
         input=table, capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
@@ -373,7 +373,7 @@ def graphsep_workers(parent: int) -> list[int]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == parent and b"graphsep.cli" in (stat.parent / "cmdline").read_bytes():
+            if ppid == parent and b"graphsep.cli.main" in (stat.parent / "cmdline").read_bytes():
                 pids.append(int(stat.parent.name))
     return pids
 
@@ -383,7 +383,8 @@ def test_a_killed_featurization_worker_stops_predict_and_writes_nothing(checkpoi
     smiles = pd.read_csv(BUNDLED["ogbg-molbbbp"])["smiles"].tolist()  # 2,039: a worker pool
     out = tmp_path / "scored.csv"
     # the reader takes the header line as the first chunk's first row: chunks of 2,000 molecules
-    command = [sys.executable, "-m", "graphsep.cli", "predict", "--checkpoint", str(checkpoint),
+    command = [sys.executable, "-m", "graphsep.cli.main", "predict",
+               "--checkpoint", str(checkpoint),
                "--input", "-", "--output", str(out), "--chunk-size", "2001"]  # fmt: skip
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
@@ -455,7 +456,7 @@ def test_an_output_compression_that_cannot_be_streamed_is_refused_first(
 def test_stdout_on_a_full_device_is_one_line(checkpoint):
     with open("/dev/full", "w") as full:
         done = subprocess.run(
-            [sys.executable, "-m", "graphsep.cli", "predict", "--checkpoint", str(checkpoint),
+            [sys.executable, "-m", "graphsep.cli.main", "predict", "--checkpoint", str(checkpoint),
              "--smiles", SMALL, "CCN"],
             stdout=full, stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120,
         )  # fmt: skip

@@ -2,6 +2,7 @@ import gzip
 import json
 import random
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,51 +11,60 @@ from torch_geometric.data import Data
 
 import train
 from graphsep.config import load_config
-from graphsep.data.collate import collate_chunks, collate_graphs
-from graphsep.data.featurize import featurize
-from graphsep.nn.model import GraphTransformer
-from graphsep.pretrain.corpus import PretrainCorpus, build_cache, cache_folder, load_corpus
-from graphsep.pretrain.heads import atom_feature_weights, reconstruction_loss
-from graphsep.pretrain.loop import build_pretrain_model, evaluate, load_pretrain_data
-from graphsep.pretrain.masking import Masks, MaskSampler, draw_masks, mask_generator
+from graphsep.frontends.graph.batch import GraphBatch
+from graphsep.frontends.graph.collate import collate_graphs
+from graphsep.frontends.graph.frontend import graph_encoder
+from graphsep.molecules.corpus import PretrainCorpus, build_cache, cache_folder, load_corpus
+from graphsep.molecules.featurize import featurize
+from graphsep.tasks.masked_graph.heads import atom_feature_weights, reconstruction_loss
+from graphsep.tasks.masked_graph.masking import MaskSampler, draw_masks, mask_generator
+from graphsep.tasks.masked_graph.run import build_pretrain_model, evaluate, load_pretrain_data
+from graphsep.tasks.property.model import build_predictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
-from graphsep.training.models import build_predictor, init_encoder_from
+from graphsep.training.init import init_encoder_from
 from graphsep.training.optim import build_optimizer
 
 ZINC = SHARED_DATA / "pretrain" / "moses_zinc_train.csv.gz"
 needs_data = pytest.mark.skipif(not ZINC.exists(), reason="needs ../shared/data")
-TINY = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
+TINY = ["model.core.dim=32", "model.core.depth=1", "model.core.num_heads=4", "progress=false"]
+NO_DROPOUT = ["model.core.dropout=0", "model.core.attn_dropout=0"]
 
 
 def small_encoder(norm="sep"):
     cfg = load_config(
-        None, [*TINY, f"model.norm={norm}", "model.dropout=0", "model.attn_dropout=0"]
+        None, [*TINY, f"model.core.norm={norm}", *NO_DROPOUT]
     )
-    return GraphTransformer(**cfg.model.architecture()).eval()
+    return graph_encoder(cfg.model.core, cfg.model.graph).eval()
 
 
-def all_atoms(batch):
-    masked = batch.mask.clone()
+def one_chunk(smiles):
+    return collate_graphs([mol_graph(s) for s in smiles], max_hops=5).chunks[0]
+
+
+def every_atom_masked(chunk):
+    masked = chunk.mask.clone()
     masked[:, 0] = False
-    return masked
+    return replace(chunk, masked_atoms=masked)
 
 
 @pytest.mark.parametrize("norm", ["sep", "share"])
 @pytest.mark.parametrize("pair", [("CCO", "CCN"), ("c1ccccc1O", "c1ccncc1O")])
 def test_with_every_atom_masked_the_input_carries_no_atom_identity(norm, pair):
     model = small_encoder(norm)
-    a, b = (collate_graphs([mol_graph(s)], max_hops=5) for s in pair)
+    a, b = (one_chunk([s]) for s in pair)
     assert torch.equal(a.edge_attr, b.edge_attr) and not torch.equal(a.x, b.x)
-    tokens_a, _, bias_a = model.embedding(a, all_atoms(a))
-    tokens_b, _, bias_b = model.embedding(b, all_atoms(b))
-    assert torch.equal(tokens_a, tokens_b) and torch.equal(bias_a, bias_b)
-    assert torch.equal(model(a, all_atoms(a))[1], model(b, all_atoms(b))[1])
-    assert not torch.equal(model.embedding(a)[0], model.embedding(b)[0])  # unmasked: they differ
+    masked_a, masked_b = every_atom_masked(a), every_atom_masked(b)
+    input_a, input_b = model.frontend.embedding(masked_a), model.frontend.embedding(masked_b)
+    assert torch.equal(input_a.tokens, input_b.tokens) and torch.equal(input_a.bias, input_b.bias)
+    out_a, out_b = model(GraphBatch([masked_a])), model(GraphBatch([masked_b]))
+    assert torch.equal(out_a.tokens[0], out_b.tokens[0])
+    unmasked = [model.frontend.embedding(chunk).tokens for chunk in (a, b)]
+    assert not torch.equal(*unmasked)  # unmasked: they differ
 
 
 def test_a_masked_bond_reaches_no_edge_encoding_input():
     model = small_encoder()
-    batch = collate_graphs([mol_graph("CC(=O)Nc1ccccc1")], max_hops=5)
+    batch = one_chunk(["CC(=O)Nc1ccccc1"])
     src, dst = batch.edge_index
     bond = ((src == 2) & (dst == 4)) | ((src == 4) & (dst == 2))  # C(=O)-N: atoms 1, 3
     assert bond.sum() == 2
@@ -62,9 +72,8 @@ def test_a_masked_bond_reaches_no_edge_encoding_input():
     assert torch.isin(batch.path_edges[..., 1:], rows).any()  # multi-hop paths run through it
 
     def edge_bias(edge_attr, masked):
-        changed = collate_graphs([mol_graph("CC(=O)Nc1ccccc1")], max_hops=5)
-        changed.edge_attr = edge_attr
-        return model.embedding(changed, masked_edges=masked)[2]
+        changed = replace(batch, edge_attr=edge_attr, masked_edges=masked)
+        return model.frontend.embedding(changed).bias
 
     other = batch.edge_attr.clone()
     other[bond] = torch.tensor([1, 3, 1])  # another bond type, stereo and conjugation
@@ -77,66 +86,74 @@ def test_masks_are_per_molecule_reproducible_and_change_across_epochs():
     smiles = ["CCO", "c1ccccc1CC(=O)O", "CCN(CC)CC", "[Na+].[Cl-]", "CC(=O)Nc1ccccc1"]
     batch = collate_graphs([mol_graph(s) for s in smiles], max_hops=5)
     sampler = MaskSampler(atom_rate=0.15, bond_rate=0.3, seed=3)
-    masks = sampler(batch, epoch=1, batch_index=5)
-    again = sampler(batch, epoch=1, batch_index=5)
-    assert all(
-        torch.equal(getattr(masks, k), getattr(again, k)) for k in ("atoms", "edges", "bonds")
-    )
+    masks = sampler(batch, epoch=1, batch_index=5).chunks[0]
+    again = sampler(batch, epoch=1, batch_index=5).chunks[0]
+    fields = ("masked_atoms", "masked_edges", "masked_bonds")
+    assert all(torch.equal(getattr(masks, k), getattr(again, k)) for k in fields)
     for other in (
         sampler(batch, 2, 5),
         sampler(batch, 1, 6),
         MaskSampler(0.15, 0.3, 4)(batch, 1, 5),
     ):
-        assert not torch.equal(masks.atoms, other.atoms) or not torch.equal(
-            masks.edges, other.edges
+        other = other.chunks[0]
+        assert not torch.equal(masks.masked_atoms, other.masked_atoms) or not torch.equal(
+            masks.masked_edges, other.masked_edges
         )
     # round(rate * n), at least one, per molecule; never [CLS] or padding
-    assert masks.atoms.sum(1).tolist() == [1, 2, 1, 1, 2]
-    assert not masks.atoms[:, 0].any() and not masks.atoms[~batch.mask].any()
+    assert masks.masked_atoms.sum(1).tolist() == [1, 2, 1, 1, 2]
+    assert not masks.masked_atoms[:, 0].any() and not masks.masked_atoms[~masks.mask].any()
     # a masked bond hides both directions; the targets are one edge per masked bond
-    src, dst = batch.edge_index
-    hidden = set(zip(src[masks.edges].tolist(), dst[masks.edges].tolist(), strict=True))
+    src, dst = masks.edge_index
+    edges = masks.masked_edges
+    hidden = set(zip(src[edges].tolist(), dst[edges].tolist(), strict=True))
     assert all((d, s) in hidden for s, d in hidden)
-    assert masks.bonds.numel() == len(hidden) // 2 == 1 + 3 + 2 + 0 + 3
-    assert masks.edges[masks.bonds].all()
+    assert masks.masked_bonds.numel() == len(hidden) // 2 == 1 + 3 + 2 + 0 + 3
+    assert edges[masks.masked_bonds].all()
+    assert batch.chunks[0].masked_atoms is None  # the sampler returns a copy
 
 
 def test_mask_rate_one_half_masks_half_of_a_large_molecule():
-    batch = collate_graphs([mol_graph("C" * 40)], max_hops=5)
-    masks = draw_masks(batch, 0.5, 0.5, mask_generator(0, 1, 0))
-    assert masks.atoms.sum() == 20 and masks.bonds.numel() == 20  # 39 bonds: round(19.5) = 20
+    chunk = draw_masks(one_chunk(["C" * 40]), 0.5, 0.5, mask_generator(0, 1, 0))
+    # 39 bonds: round(19.5) = 20
+    assert chunk.masked_atoms.sum() == 20 and chunk.masked_bonds.numel() == 20
 
 
-def whole_batch_masks(chunked, chunk_masks, slots):
-    """The masks of the whole batch that hide what ``chunk_masks`` hide in ``chunked``."""
+def with_masks_of(whole, masked):
+    """The one-chunk batch ``whole`` hiding what the chunks of ``masked`` hide."""
+    chunk = whole.chunks[0]
+    slots = chunk.mask.size(1)
     atoms, edge_offset, bonds = [], 0, []
-    for chunk, masks in zip(chunked.chunks, chunk_masks.chunks, strict=True):
-        atoms.append(torch.nn.functional.pad(masks.atoms, (0, slots - masks.atoms.size(1))))
-        bonds.append(masks.bonds + edge_offset)
-        edge_offset += chunk.edge_attr.size(0)
-    edges = torch.cat([m.edges for m in chunk_masks.chunks])
-    return Masks(torch.cat(atoms), edges, torch.cat(bonds))
+    for part in masked.chunks:
+        atoms.append(torch.nn.functional.pad(part.masked_atoms, (0, slots - part.mask.size(1))))
+        bonds.append(part.masked_bonds + edge_offset)
+        edge_offset += part.edge_attr.size(0)
+    edges = torch.cat([part.masked_edges for part in masked.chunks])
+    chunk = replace(
+        chunk, masked_atoms=torch.cat(atoms), masked_edges=edges, masked_bonds=torch.cat(bonds)
+    )
+    return replace(whole, chunks=[chunk])
 
 
 @pytest.mark.parametrize("norm", ["sep", "share"])
 def test_a_chunked_batch_reconstructs_as_the_whole_batch(norm):
     graphs = bbbp_graphs(24)
     order = torch.argsort(torch.tensor([g.num_nodes for g in graphs]), stable=True)
-    chunked = collate_chunks(graphs, max_hops=5, chunks=3)
+    chunked = collate_graphs(graphs, max_hops=5, chunks=3)
     whole = collate_graphs([graphs[i] for i in order], max_hops=5)  # the chunks' graph order
-    assert torch.equal(whole.edge_attr, torch.cat([c.edge_attr for c in chunked.chunks]))
-    chunk_masks = MaskSampler(0.3, 0.3, seed=1)(chunked, epoch=1, batch_index=0)
-    assert len(chunk_masks.chunks) == 3
-    masks = whole_batch_masks(chunked, chunk_masks, whole.mask.size(1))
+    edges = torch.cat([c.edge_attr for c in chunked.chunks])
+    assert torch.equal(whole.chunks[0].edge_attr, edges)
+    chunked = MaskSampler(0.3, 0.3, seed=1)(chunked, epoch=1, batch_index=0)
+    assert len(chunked.chunks) == 3
+    whole = with_masks_of(whole, chunked)
     cfg = load_config(
-        None, [*TINY, f"model.norm={norm}", "model.dropout=0", "model.attn_dropout=0"]
+        None, [*TINY, f"model.core.norm={norm}", *NO_DROPOUT]
     )
     models = []
     for _ in range(2):
         torch.manual_seed(0)
         models.append(build_pretrain_model(cfg.model).train())  # [CLS] BatchNorm: batch stats
     weights = atom_feature_weights(3.0)
-    rec_chunked, rec_whole = models[0](chunked, chunk_masks), models[1](whole, masks)
+    rec_chunked, rec_whole = models[0](chunked), models[1](whole)
     for a, b in zip(rec_chunked.atom_logits + rec_chunked.bond_logits,
                     rec_whole.atom_logits + rec_whole.bond_logits, strict=True):  # fmt: skip
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
@@ -156,16 +173,18 @@ def test_a_chunked_batch_reconstructs_as_the_whole_batch(norm):
 def zinc_args(tmp_path_factory):
     cache = tmp_path_factory.mktemp("pretrain_cache")
     return [
-        "mode=pretrain", f"pretrain.corpus=[{ZINC}]", "pretrain.max_molecules=3000",
-        f"pretrain.cache_dir={cache}", "pretrain.num_workers=1", "pretrain.held_out_fraction=0.1",
+        "task.name=masked_graph", f"data.corpus.files=[{ZINC}]", "data.corpus.max_molecules=3000",
+        f"data.corpus.cache_dir={cache}", "data.corpus.num_workers=1",
+        "data.corpus.held_out_fraction=0.1",
     ]  # fmt: skip
 
 
 @needs_data
 def test_masked_atom_type_accuracy_rises_above_the_majority_class(zinc_args):
     overrides = [
-        *zinc_args, "model.dim=64", "model.depth=1", "model.num_heads=4", "progress=false",
-        "model.dropout=0", "model.attn_dropout=0", "train.batch_size=64",
+        *zinc_args, "model.core.dim=64", "model.core.depth=1", "model.core.num_heads=4",
+        "progress=false",
+        "model.core.dropout=0", "model.core.attn_dropout=0", "train.batch_size=64",
     ]  # fmt: skip
     cfg = load_config(None, overrides)
     torch.manual_seed(0)
@@ -177,7 +196,7 @@ def test_masked_atom_type_accuracy_rises_above_the_majority_class(zinc_args):
     for epoch in (1, 2, 3, 4):  # 4 x 43 = 172 steps
         data.train.batch_sampler.set_epoch(epoch)
         for index, batch in enumerate(data.train):
-            loss, _ = reconstruction_loss(model(batch, masks(batch, epoch, index)), weights)
+            loss, _ = reconstruction_loss(model(masks(batch, epoch, index)), weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -197,9 +216,10 @@ def test_pretraining_paths_do_not_depend_on_bond_types(zinc_args):
     saturated.edge_attr = torch.zeros_like(ring.edge_attr)
     data = load_pretrain_data(load_config(None, [*zinc_args, *TINY, "data.batch_chunks=1"]))
     for collate in (data.train.collate_fn, data.held_out.collate_fn):
-        assert torch.equal(collate([ring]).path_edges, collate([saturated]).path_edges)
+        paths = [collate([g]).chunks[0].path_edges for g in (ring, saturated)]
+        assert torch.equal(*paths)
     # finetuning's paths do go by bond type (so that they do not go by atom order)
-    finetune = [collate_graphs([g], max_hops=5).path_edges for g in (ring, saturated)]
+    finetune = [collate_graphs([g], max_hops=5).chunks[0].path_edges for g in (ring, saturated)]
     assert not torch.equal(*finetune)
 
 
@@ -249,7 +269,7 @@ def test_pretrain_writes_metrics_and_a_checkpoint_finetuning_starts_from(
     # through train.main: at lr 0 the finetuned encoder's weights are still the pretrained ones
     assert train.main([*finetune, "train.lr=0", f"out_dir={tmp_path / 'frozen'}"]) == 0
     frozen = load_checkpoint(tmp_path / "frozen" / "best").state_dict
-    encoder = build_predictor(load_config("configs/quickstart.yaml", TINY).model, 1).encoder
+    encoder = build_predictor(load_config("configs/quickstart.yaml", TINY), 1).encoder
     names = [f"encoder.{name}" for name, _ in encoder.named_parameters()]
     assert len(names) > 10 and all(torch.equal(frozen[n], saved.state_dict[n]) for n in names)
 
@@ -258,15 +278,15 @@ def test_pretrain_writes_metrics_and_a_checkpoint_finetuning_starts_from(
 @pytest.mark.parametrize(
     "override, named",
     [
-        ("model.norm=share", "model.norm (checkpoint 'sep', config 'share')"),
-        ("model.cls_norm=ln", "model.cls_norm (checkpoint 'bn', config 'ln')"),
-        ("model.dim=64", "model.dim (checkpoint 32, config 64)"),
-        ("model.local_layers=1", "model.local_layers (checkpoint 0, config 1)"),
+        ("model.core.norm=share", "model.core.norm (checkpoint 'sep', config 'share')"),
+        ("model.core.cls_norm=ln", "model.core.cls_norm (checkpoint 'bn', config 'ln')"),
+        ("model.core.dim=64", "model.core.dim (checkpoint 32, config 64)"),
+        ("model.graph.local_layers=1", "model.graph.local_layers (checkpoint 0, config 1)"),
     ],
 )
 def test_init_from_a_different_architecture_names_the_keys(pretrained, override, named):
     cfg = load_config("configs/quickstart.yaml", [*TINY, override])
-    model = build_predictor(cfg.model, num_tasks=1)
+    model = build_predictor(cfg, num_tasks=1)
     with pytest.raises(CheckpointError, match="architecture differs") as err:
         init_encoder_from(model, str(pretrained / "best"), cfg.model)
     assert named in str(err.value)
@@ -277,10 +297,10 @@ def test_a_checkpoint_written_before_local_layers_existed_still_initialises(pret
     old = tmp_path / "old"
     shutil.copytree(pretrained / "best", old)
     meta = json.loads((old / "meta.json").read_text())
-    del meta["config"]["model"]["local_layers"]
+    del meta["config"]["model"]["graph"]["local_layers"]
     (old / "meta.json").write_text(json.dumps(meta))
     cfg = load_config("configs/quickstart.yaml", TINY)
-    model = build_predictor(cfg.model, num_tasks=1)
+    model = build_predictor(cfg, num_tasks=1)
     init_encoder_from(model, str(old), cfg.model)  # the missing key reads as its default, 0
     saved = load_checkpoint(old).state_dict["encoder.embedding.cls_token"]
     torch.testing.assert_close(model.encoder.embedding.cls_token.detach(), saved)
@@ -291,14 +311,14 @@ def test_finetune_with_a_mismatching_init_from_stops_naming_the_keys(
     pretrained, bbbp_root, tmp_path, capsys
 ):
     args = [
-        "--config", "configs/quickstart.yaml", *TINY, "model.norm=share", "model.depth=2",
+        "--config", "configs/quickstart.yaml", *TINY, "model.core.norm=share", "model.core.depth=2",
         f"model.init_from={pretrained / 'best'}", f"out_dir={tmp_path / 'run'}",
         f"data.root={bbbp_root}",
     ]  # fmt: skip
     assert train.main(args) == 2
     err = capsys.readouterr().err
-    assert "model.norm (checkpoint 'sep', config 'share')" in err
-    assert "model.depth (checkpoint 1, config 2)" in err
+    assert "model.core.norm (checkpoint 'sep', config 'share')" in err
+    assert "model.core.depth (checkpoint 1, config 2)" in err
 
 
 def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
@@ -308,12 +328,12 @@ def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
     with gzip.open(smi, "wt") as f:
         f.write("CC(=O)O acetic\n\nnot_a_smiles\n[Na+].[Cl-]\n" + "C" * 30 + "\n")
     cfg = load_config(None, [
-        "mode=pretrain", f"pretrain.corpus=[{csv},{tmp_path}/*.smi.gz]",
-        "pretrain.smiles_column=smi",
-        "pretrain.shard_size=2", "pretrain.num_workers=1", "pretrain.max_atoms=20",
-        f"pretrain.cache_dir={tmp_path / 'cache'}",
+        "task.name=masked_graph", f"data.corpus.files=[{csv},{tmp_path}/*.smi.gz]",
+        "data.corpus.smiles_column=smi",
+        "data.corpus.shard_size=2", "data.corpus.num_workers=1", "data.corpus.max_atoms=20",
+        f"data.corpus.cache_dir={tmp_path / 'cache'}",
     ])  # fmt: skip
-    corpus = load_corpus(cfg.pretrain, progress=False)
+    corpus = load_corpus(cfg.data.corpus, progress=False)
     assert corpus.manifest["rows"] == 8 and len(corpus) == 4 and len(corpus.manifest["shards"]) == 4
     report = corpus.report.read_text().splitlines()
     assert report[0] == "file\tline\tsmiles\treason"
@@ -328,19 +348,20 @@ def test_a_corpus_of_several_shards_and_formats_lists_bad_smiles(tmp_path):
         assert torch.equal(got.edge_attr, torch.from_numpy(want["edge_feat"]))
     assert corpus.sizes.tolist() == [3, 7, 4, 2]
     # a second load reuses the cache; an interrupted build resumes from its finished shards
-    folder = cache_folder([csv, smi], cfg.pretrain)
+    folder = cache_folder([csv, smi], cfg.data.corpus)
     assert PretrainCorpus(folder).manifest == corpus.manifest
     (folder / "manifest.json").unlink()
     (folder / "shard-00001.pt").unlink()
-    assert build_cache([csv, smi], cfg.pretrain, folder, progress=False) == corpus.manifest
+    assert build_cache([csv, smi], cfg.data.corpus, folder, progress=False) == corpus.manifest
 
 
 def test_the_corpus_keeps_and_skips_molecules_by_the_one_rule_set(tmp_path):
     csv = tmp_path / "corpus.csv"
     csv.write_text("SMILES\nCCO\n*CC\nCC O\nC(C)(C)(C)(C)C\nCC[*:1]\n")
-    cfg = load_config(None, ["mode=pretrain", f"pretrain.corpus=[{csv}]", "pretrain.num_workers=1",
-                             f"pretrain.cache_dir={tmp_path / 'cache'}"])  # fmt: skip
-    corpus = load_corpus(cfg.pretrain, progress=False)
+    cfg = load_config(None, ["task.name=masked_graph", f"data.corpus.files=[{csv}]",
+                             "data.corpus.num_workers=1",
+                             f"data.corpus.cache_dir={tmp_path / 'cache'}"])  # fmt: skip
+    corpus = load_corpus(cfg.data.corpus, progress=False)
     # a molecule RDKit will not sanitize is kept, featurized leniently as for OGB's datasets
     assert corpus.sizes.tolist() == [3, 6]
     assert torch.equal(corpus[1].x, torch.from_numpy(featurize("C(C)(C)(C)(C)C").node_feat))
@@ -364,8 +385,8 @@ def test_a_corrupt_gzip_corpus_is_named(tmp_path, capsys):
     for path, message in [(not_gzip, f"cannot read {not_gzip}"),
                           (truncated, f"cannot read {truncated} to the end")]:  # fmt: skip
         args = [
-            "mode=pretrain", f"pretrain.corpus=[{path}]", "pretrain.num_workers=1",
-            f"pretrain.cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'run'}", *TINY,
+            "task.name=masked_graph", f"data.corpus.files=[{path}]", "data.corpus.num_workers=1",
+            f"data.corpus.cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'run'}", *TINY,
         ]  # fmt: skip
         assert train.main(args) == 2
         assert message in capsys.readouterr().err
@@ -378,24 +399,25 @@ def test_a_corrupt_gzip_corpus_is_named(tmp_path, capsys):
         ("", [], "is empty"),
         ("SMILES\n", [], "no SMILES rows in"),
         ("SMILES\nC1CC\nxyz\n", [], "none of the 2 SMILES gave a molecule; reasons in"),
-        ("smi,name\nCCO,ethanol\n", [], "no SMILES column 'SMILES' (pretrain.smiles_column); "
+        ("smi,name\nCCO,ethanol\n", [], "no SMILES column 'SMILES' (data.corpus.smiles_column); "
          "columns present: smi, name"),
-        ("SMILES\nCCO\n", ["pretrain.atom_mask_rate=1.5"],
-         "pretrain.atom_mask_rate: must be a finite number in (0, 1), got 1.5"),
-        ("SMILES\nCCO\n", ["pretrain.bond_mask_rate=0"],
-         "pretrain.bond_mask_rate: must be a finite number in (0, 1), got 0.0"),
-        ("SMILES\nCCO\n", ["pretrain.corpus=[]"], "pretrain.corpus: no SMILES file given"),
-        ("SMILES\nCCO\n", ["pretrain.corpus=[nowhere/*.csv]"], "no file matches 'nowhere/*.csv'"),
-        ("SMILES\nCCO\n", ["model.node_kind=continuous", "model.node_dims=[9]"],
-         "model.node_kind and model.edge_kind"),
+        ("SMILES\nCCO\n", ["task.masked_graph.atom_mask_rate=1.5"],
+         "task.masked_graph.atom_mask_rate: must be a finite number in (0, 1), got 1.5"),
+        ("SMILES\nCCO\n", ["task.masked_graph.bond_mask_rate=0"],
+         "task.masked_graph.bond_mask_rate: must be a finite number in (0, 1), got 0.0"),
+        ("SMILES\nCCO\n", ["data.corpus.files=[]"], "data.corpus.files: no SMILES file given"),
+        ("SMILES\nCCO\n", ["data.corpus.files=[nowhere/*.csv]"], "no file matches 'nowhere/*.csv'"),
+        ("SMILES\nCCO\n", ["model.graph.node_kind=continuous", "model.graph.node_dims=[9]"],
+         "model.graph.node_kind and model.graph.edge_kind"),
     ],
 )  # fmt: skip
 def test_bad_pretraining_input_stops_with_its_name(tmp_path, capsys, content, overrides, message):
     corpus = tmp_path / "corpus.csv"
     corpus.write_text(content)
     args = [
-        "mode=pretrain", f"pretrain.corpus=[{corpus}]", f"pretrain.cache_dir={tmp_path / 'c'}",
-        "pretrain.num_workers=1", f"out_dir={tmp_path / 'run'}", *TINY, *overrides,
+        "task.name=masked_graph", f"data.corpus.files=[{corpus}]",
+        f"data.corpus.cache_dir={tmp_path / 'c'}",
+        "data.corpus.num_workers=1", f"out_dir={tmp_path / 'run'}", *TINY, *overrides,
     ]  # fmt: skip
     assert train.main(args) == 2
     assert message in capsys.readouterr().err

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphsep.training.task import TaskSpec
+from graphsep.tasks.property.spec import TaskSpec
 
 NAN = math.nan
 

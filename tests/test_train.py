@@ -12,18 +12,17 @@ from molecules import SHARED_DATA
 
 import train
 from graphsep.config import RANGES, Config, config_to_dict, load_config, valid_keys
-from graphsep.data.batch import ChunkedGraphBatch
-from graphsep.data.recipes import find_recipe
-from graphsep.data.zinc import ZINC_SUBSET
+from graphsep.molecules.recipes import find_recipe
+from graphsep.molecules.zinc import ZINC_SUBSET
+from graphsep.tasks.property.data import bucket_loader, load_property_data
+from graphsep.tasks.property.model import build_predictor
+from graphsep.tasks.property.run import FinetuneRun, predict
 from graphsep.training.checkpoint import load_checkpoint
-from graphsep.training.data import bucket_loader, load_property_data
 from graphsep.training.distributed import DistContext
-from graphsep.training.finetune import FinetuneRun, predict
-from graphsep.training.models import build_predictor
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ["model.dim=32", "model.depth=1", "model.num_heads=4", "progress=false"]
+SMALL = ["model.core.dim=32", "model.core.depth=1", "model.core.num_heads=4", "progress=false"]
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +49,10 @@ def test_train_writes_metrics_results_and_a_checkpoint_that_reloads(data_root, t
 
     ckpt = load_checkpoint(out_dir / "best")
     assert ckpt.meta["task"]["names"] == ["p_np"]
-    assert ckpt.meta["config"]["model"]["dim"] == 32
+    assert ckpt.meta["config"]["model"]["core"]["dim"] == 32
     cfg = load_config("configs/quickstart.yaml", [f"data.root={data_root}", *SMALL])
     data = load_property_data(cfg)
-    model = build_predictor(cfg.model, num_tasks=1)
+    model = build_predictor(cfg, num_tasks=1)
     model.load_state_dict(ckpt.state_dict)
     scores, labels = predict(model, data.test, data.task, torch.device("cpu"))
     assert data.task.score(scores, labels) == pytest.approx(results["test"], abs=1e-12)
@@ -74,7 +73,7 @@ def test_the_best_checkpoint_reloads_to_the_trained_models_predictions(data_root
     run = FinetuneRun(cfg, DistContext(0, 1, torch.device("cpu")))
     run.fit()
     trained, _ = predict(run.model, run.data.test, run.task, torch.device("cpu"))
-    reloaded_model = build_predictor(cfg.model, num_tasks=1)
+    reloaded_model = build_predictor(cfg, num_tasks=1)
     reloaded_model.load_state_dict(load_checkpoint(tmp_path / "run" / "best").state_dict)
     reloaded, _ = predict(reloaded_model, run.data.test, run.task, torch.device("cpu"))
     assert trained.shape == (len(run.data.test.dataset), 1)
@@ -139,22 +138,26 @@ def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["model.nrom=sep"], "unknown key 'model.nrom' (did you mean 'model.norm'?)"),
-        (["model.norm=batch"], "model.norm: invalid value 'batch'; choose one of ['sep', 'share']"),
-        (["model.num_heads=3"], "model.dim (32) must be divisible by model.num_heads (3)"),
+        (["model.core.nrom=sep"],
+         "unknown key 'model.core.nrom' (did you mean 'model.core.norm'?)"),
+        (["model.core.norm=batch"],
+         "model.core.norm: invalid value 'batch'; choose one of ['sep', 'share']"),
+        (["model.core.num_heads=3"],
+         "model.core.dim (32) must be divisible by model.core.num_heads (3)"),
         (["train.epochs=many"], "key 'train.epochs'"),
         (["data.bucket_size_multiplier=0"], "data.bucket_size_multiplier: must be >= 1, got 0"),
         (["data.batch_chunks=0"], "data.batch_chunks: must be >= 1, got 0"),
-        (["model.local_layers=-1"], "model.local_layers: must be >= 0, got -1"),
+        (["model.graph.local_layers=-1"], "model.graph.local_layers: must be >= 0, got -1"),
         (["train.lr=-1"], "train.lr: must be a finite number >= 0, got -1.0"),
         (["train.lr=nan"], "train.lr: must be a finite number >= 0, got nan"),
         (["train.lr=1e400"], "train.lr: must be a finite number >= 0, got inf"),
         (["train.weight_decay=-0.1"], "train.weight_decay: must be a finite number >= 0, got -0.1"),
         (["train.eval_batch_size=0"], "train.eval_batch_size: must be >= 1, got 0"),
         (["train.max_steps=-1"], "train.max_steps: must be >= 0, got -1"),
-        (["model.dropout=2"], "model.dropout: must be a finite number in [0, 1), got 2.0"),
-        (["model.node_dims=[119,0]"], "model.node_dims[1]: must be >= 1, got 0"),
-        (["model.node_kind=continuous"], "model.node_dims: model.node_kind=continuous takes one"),
+        (["model.core.dropout=2"], "model.dropout: must be a finite number in [0, 1), got 2.0"),
+        (["model.graph.node_dims=[119,0]"], "model.graph.node_dims[1]: must be >= 1, got 0"),
+        (["model.graph.node_kind=continuous"],
+         "model.graph.node_dims: model.graph.node_kind=continuous takes one"),
         (["seed=-1"], "seed: must be in [0, 4294967295], got -1"),
         (["data.num_workers=-1"], "data.num_workers: must be >= 0, got -1"),
         (["device=foo"], "device: invalid value 'foo'; choose auto, cpu, cuda or cuda:N"),
@@ -164,13 +167,14 @@ def test_runs_are_deterministic_on_cpu(data_root, tmp_path):
         (["data.name=ogbg-molnothing", "data.source=null"], "ogbg-molnothing"),
         (["model.init_from=configs"], "configs is not a graphsep checkpoint"),
         # the dataset's atoms and bonds against the model's feature sizes (a ZINC model's here)
-        (["model.node_dims=[28]", "model.edge_dims=[4]"],
-         "model.node_dims=[28] reads 1 categorical node feature(s), the data has 9; "
-         "model.edge_dims=[4] reads 1 categorical edge feature(s), the data has 3"),
-        (["model.node_dims=[50,5,12,12,10,6,6,2,2]"],
-         "model.node_dims[0]=50 embeds values 0 to 49, the data's node feature 0 spans 0 to 52"),
-        (["model.node_kind=continuous", "model.node_dims=[3]"],
-         "model.node_dims=[3] reads 3 continuous node feature(s), the data has 9"),
+        (["model.graph.node_dims=[28]", "model.graph.edge_dims=[4]"],
+         "model.graph.node_dims=[28] reads 1 categorical node feature(s), the data has 9; "
+         "model.graph.edge_dims=[4] reads 1 categorical edge feature(s), the data has 3"),
+        (["model.graph.node_dims=[50,5,12,12,10,6,6,2,2]"],
+         "model.graph.node_dims[0]=50 embeds values 0 to 49, the data's node feature 0 spans "
+         "0 to 52"),
+        (["model.graph.node_kind=continuous", "model.graph.node_dims=[3]"],
+         "model.graph.node_dims=[3] reads 3 continuous node feature(s), the data has 9"),
     ],
 )  # fmt: skip
 def test_bad_input_stops_before_training_with_its_name(data_root, tmp_path, capsys, extra, message):
@@ -191,7 +195,7 @@ def test_every_numeric_key_has_its_range():
     numeric = [
         k for k in valid_keys() if is_numeric(functools.reduce(dict.get, k.split("."), defaults))
     ]
-    assert {"seed", "train.lr", "model.node_dims"} <= set(numeric)
+    assert {"seed", "train.lr", "model.graph.node_dims"} <= set(numeric)
     assert sorted(set(numeric) - set(RANGES)) == []
 
 
@@ -218,8 +222,9 @@ def test_missing_config_file_and_unwritable_out_dir(tmp_path, capsys):
     "content, message",
     [
         ("model: [sep, share\n", "not valid YAML"),
-        ("- model.norm=sep\n", "expected a mapping of keys, got list"),
-        ("model:\n  nrom: sep\n", "unknown key 'model.nrom' (did you mean 'model.norm'?)"),
+        ("- model.core.norm=sep\n", "expected a mapping of keys, got list"),
+        ("model:\n  core:\n    nrom: sep\n",
+         "unknown key 'model.core.nrom' (did you mean 'model.core.norm'?)"),
         ("train:\n  epochs: many\n", "key 'train.epochs'"),
         ("resume: yes\n", "resume: invalid value True (YAML reads yes, true and on as True)"),
         (gzip.compress(b"model:\n  norm: sep\n"), "not a YAML text file (byte 1 is not UTF-8"),
@@ -268,7 +273,7 @@ def test_chunked_random_batches_pad_little_and_train(data_root, tmp_path):
     loader.batch_sampler.set_epoch(1)
     padded = real = 0
     for batch in loader:
-        assert isinstance(batch, ChunkedGraphBatch) and batch.y.size(0) == batch.num_graphs
+        assert len(batch.chunks) == 4 and batch.y.size(0) == batch.num_graphs
         padded += sum(c.mask[:, 1:].numel() for c in batch.chunks)
         real += sum(int(c.num_nodes.sum()) for c in batch.chunks)
     assert real == int(loader.dataset.sizes.sum())  # every training graph, once
@@ -281,8 +286,8 @@ def test_chunked_random_batches_pad_little_and_train(data_root, tmp_path):
 def test_every_shipped_config_loads_and_names_a_known_dataset(path):
     cfg = load_config(path)
     assert cfg.data.bucket_size_multiplier == 1  # random batches for the [CLS] BatchNorm
-    if cfg.mode == "pretrain":
-        assert cfg.pretrain.corpus
+    if cfg.task.name == "pretrain":
+        assert cfg.data.corpus.files
     else:
         assert cfg.data.name in ZINC_SUBSET or find_recipe(cfg.data.name) is not None
 

@@ -11,8 +11,8 @@ from rdkit import Chem
 from rdkit.Chem import Crippen
 
 import train
-from graphsep.data.table import DataError
-from graphsep.data.zinc import NUM_ATOM_TYPES, load_zinc
+from graphsep.molecules.table import DataError
+from graphsep.molecules.zinc import NUM_ATOM_TYPES, load_zinc
 
 
 def write_zinc_stand_in(raw, rows):
@@ -63,8 +63,8 @@ def test_train_py_runs_the_zinc_config_and_reports_mae(zinc_root, tmp_path):
         f"data.root={zinc_root}",
         f"out_dir={out_dir}",
         "train.epochs=2",
-        "model.dim=32",
-        "model.depth=1",
+        "model.core.dim=32",
+        "model.core.depth=1",
         "progress=false",
     ]
     assert train.main(args) == 0

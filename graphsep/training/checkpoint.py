@@ -22,12 +22,21 @@ from torch import Tensor, nn
 
 import graphsep
 from graphsep.config import ConfigError, config_from_dict
+from graphsep.config.legacy import upgrade_config
 from graphsep.errors import GraphsepError
 from graphsep.files import fsync, publish, remove_leftovers, temporary_sibling, write_failure
-from graphsep.training.task import TaskSpec
+from graphsep.tasks.property.spec import TaskSpec
 
 FORMAT = "graphsep-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 (graphsep 0.2): nested config, the encoder as ``frontend`` and ``core``."""
+READABLE_VERSIONS = (1, 2)
+V1_PREFIXES = {
+    "encoder.embedding.": "encoder.frontend.embedding.",
+    "encoder.local.": "encoder.frontend.local.",
+    "encoder.encoder.": "encoder.core.",
+}
+"""Where version 1's weights sit now: the graph model's parts under the generic encoder."""
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 TRAIN_STATE_FILE = "train_state.pt"
@@ -162,12 +171,14 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path / META_FILE}: corrupt checkpoint metadata ({err})") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path / META_FILE}: not a graphsep checkpoint")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(
             f"{path}: checkpoint format version {meta.get('format_version')} (graphsep "
             f"{meta.get('graphsep_version')}) is not supported by graphsep "
-            f"{graphsep.__version__}, which reads version {FORMAT_VERSION}"
+            f"{graphsep.__version__}, which reads versions {list(READABLE_VERSIONS)}"
         )
+    if meta["format_version"] == 1 and isinstance(meta.get("config"), dict):
+        meta["config"] = upgrade_config(meta["config"])
     _check_meta(meta, path / META_FILE)
     return meta
 
@@ -216,7 +227,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         state_dict = load_file(weights)
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights}: corrupt or truncated weights ({err})") from err
+    if meta["format_version"] == 1:
+        state_dict = {_v1_name(k): v for k, v in state_dict.items()}
     return Checkpoint(state_dict=state_dict, meta=meta, path=path)
+
+
+def _v1_name(name: str) -> str:
+    """Return the name a version-1 weight has now (``V1_PREFIXES``)."""
+    for old, new in V1_PREFIXES.items():
+        if name.startswith(old):
+            return new + name[len(old) :]
+    return name
 
 
 def load_weights(module: nn.Module, state_dict: dict[str, Tensor], where: str | Path) -> None:

@@ -45,6 +45,7 @@ from graphsep.training.resume import (
     restore_rng,
 )
 from graphsep.training.runtime import prepare_out_dir, seed_everything
+from graphsep.training.sampler import EpochBatchSampler
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -101,6 +102,9 @@ class TrainingRun:
     kind = "run"
     """The checkpoints' ``meta.json`` ``kind``."""
 
+    find_unused_parameters = False
+    """Whether a step may leave parameters without a gradient (DDP must then look for them)."""
+
     def __init__(self, cfg: Config, ctx: DistContext) -> None:
         self.cfg, self.ctx = cfg, ctx
         self.out_dir = Path(cfg.out_dir)
@@ -114,6 +118,12 @@ class TrainingRun:
             check_same_run(point[0].meta["config"], cfg, point[0].path)
         self.resuming = point is not None
         self.model, self.train_loader = self.build()
+        if not isinstance(self.train_loader.batch_sampler, EpochBatchSampler):
+            raise TypeError(
+                f"{type(self).__name__}.build: the training loader's batch sampler "
+                f"({type(self.train_loader.batch_sampler).__name__}) has no set_epoch(epoch, "
+                "start_batch): exact resume needs one (graphsep.training.sampler)"
+            )
         if point is not None:
             check_same_data(
                 point[0].meta.get(FINGERPRINT_KEY), self.data_fingerprint(), point[0].path
@@ -133,15 +143,16 @@ class TrainingRun:
             self._start_metrics()
         self.trained: nn.Module = self.model
         if ctx.distributed:
-            # parameters a batch may leave unused: [MASK] embeddings when finetuning, the bond
-            # head on a batch without masked bonds
-            self.trained = DistributedDataParallel(self.model, find_unused_parameters=True)
+            self.trained = DistributedDataParallel(
+                self.model, find_unused_parameters=self.find_unused_parameters
+            )
 
     # -- what a mode supplies -------------------------------------------------------------
 
     def build(self) -> tuple[nn.Module, DataLoader]:
-        """Return the model (on CPU) and the training loader (its sampler has ``set_epoch``).
+        """Return the model (on CPU) and the training loader.
 
+        The loader's batch sampler is an :class:`~graphsep.training.sampler.EpochBatchSampler`;
         ``self.resuming`` tells whether the weights will come from a ``last`` checkpoint.
         """
         raise NotImplementedError
@@ -184,7 +195,7 @@ class TrainingRun:
         """Return ``results.json``'s content from the best row and all ``metrics.jsonl`` rows."""
         return {
             "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],
-            "steps": self.progress.step, "norm": self.cfg.model.norm, "seed": self.cfg.seed,
+            "steps": self.progress.step, "norm": self.cfg.model.core.norm, "seed": self.cfg.seed,
             "processes": self.ctx.world_size,
             "hours": sum(r["seconds"] for r in rows) / 3600,  # resumed runs included
         }  # fmt: skip

@@ -27,8 +27,8 @@ from graphsep.training.distributed import DistContext
 
 RESULT_NEUTRAL_KEYS = {
     "out_dir", "resume", "progress", "device", "data.root", "data.source", "data.num_workers",
-    "train.checkpoint_every", "train.eval_batch_size", "pretrain.cache_dir",
-    "pretrain.num_workers",
+    "train.checkpoint_every", "train.eval_batch_size", "data.corpus.cache_dir",
+    "data.corpus.num_workers",
 }  # fmt: skip
 """Keys a resumed run may change: they do not change what it computes."""
 

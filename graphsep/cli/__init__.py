@@ -1,0 +1,1 @@
+"""The ``graphsep`` command line: ``train``, ``data``, ``predict`` and ``embed``."""

@@ -1,0 +1,156 @@
+"""The run configuration: one dataclass per section, each holding its defaults with a comment.
+
+``docs/configuration.md`` is generated from these comments
+(``python -m graphsep.config.reference``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from graphsep.config.ranges import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    OPEN_FRACTION,
+    POSITIVE,
+    PROBABILITY,
+    Range,
+)
+from graphsep.core.config import CoreConfig
+from graphsep.core.norm import CLS_NORM_KINDS, NORM_KINDS
+from graphsep.frontends.graph.config import EDGE_KINDS, NODE_KINDS, GraphConfig
+from graphsep.tasks.masked_graph.config import MaskedGraphConfig
+from graphsep.tasks.property.config import PropertyConfig
+
+
+@dataclass
+class ModelConfig:
+    """The encoder: the core, the front end that feeds it, and where its weights start."""
+
+    core: CoreConfig = field(default_factory=CoreConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    init_from: str | None = None  # a graphsep checkpoint folder to start the encoder from
+
+
+@dataclass
+class TaskConfig:
+    """What is trained: the loss of a batch, its heads and its evaluation."""
+
+    name: str = "property"  # property: labels of a dataset; masked_graph: masked atoms and bonds
+    property: PropertyConfig = field(default_factory=PropertyConfig)
+    masked_graph: MaskedGraphConfig = field(default_factory=MaskedGraphConfig)
+
+
+@dataclass
+class CorpusConfig:
+    """The SMILES corpus of masked-graph pretraining (``task.name=masked_graph``)."""
+
+    files: list[str] = field(default_factory=list)  # SMILES files or globs: csv, tsv, smi (.gz)
+    smiles_column: str = "SMILES"  # column of a csv/tsv corpus; a .smi line's first field
+    max_molecules: int = 0  # use the first N rows of the corpus; 0: all
+    max_atoms: int = 128  # larger molecules are skipped and listed (dense T x T batches)
+    held_out_fraction: float = 0.01  # molecules kept out of training to score reconstruction
+    held_out_max: int = 10000  # cap on held-out molecules; 0: no cap
+    cache_dir: str = "data/pretrain"  # featurized shards, reused while the corpus is unchanged
+    shard_size: int = 10000  # molecules per cache shard and per featurization job
+    num_workers: int = 0  # featurization processes; 0: one per CPU core
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, where it lives, and how its batches are formed."""
+
+    name: str = "ogbg-molbbbp"  # an ogbg-mol* name (see datasets/) or a built custom dataset
+    root: str = "data"  # folder holding built or downloaded datasets
+    source: str | None = None  # SMILES table to build from when absent; null: ogb downloads
+    num_workers: int = 0  # DataLoader worker processes
+    # training batches per size-sorted mega-bucket; 1: random batches. Size-bucketed batches
+    # (e.g. 50) pad less but bias SepNorm's [CLS] BatchNorm statistics (docs/results.md)
+    bucket_size_multiplier: int = 1
+    # training batches padded as this many size-sorted chunks; the [CLS] BatchNorm still sees
+    # the whole batch, so random batches pad about as little as size-bucketed ones
+    batch_chunks: int = 4
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation."""
+
+    epochs: int = 50
+    batch_size: int = 64  # graphs per optimizer step, over all processes under torchrun
+    eval_batch_size: int = 256
+    lr: float = 2e-4  # peak AdamW learning rate
+    weight_decay: float = 0.01
+    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 0
+    grad_clip: float = 5.0  # max gradient norm; 0 disables
+    max_steps: int = 0  # stop after this many optimizer steps; 0: no limit (for quick tests)
+    checkpoint_every: int = 0  # also write the resumable last/ every K steps; 0: epoch ends only
+
+
+@dataclass
+class Config:
+    """A whole run."""
+
+    out_dir: str = "runs/default"  # metrics.jsonl, results.json and best/ go here
+    seed: int = 0
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+    resume: str = "no"  # no (or false), or auto: continue from out_dir's last checkpoint
+    progress: bool = True  # progress bars where the output is a terminal; false: none at all
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+TASKS = ("property", "masked_graph")
+"""The values of ``task.name``."""
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.core.norm": NORM_KINDS,
+    "model.core.cls_norm": CLS_NORM_KINDS,
+    "model.graph.node_kind": NODE_KINDS,
+    "model.graph.edge_kind": EDGE_KINDS,
+    "task.name": TASKS,
+    "resume": ("no", "auto"),
+}
+"""The values each choice key allows, from the modules that define them."""
+
+RANGES: dict[str, Range] = {
+    "seed": Range(0, 2**32 - 1),  # what NumPy's seed accepts
+    "model.core.dim": AT_LEAST_1,
+    "model.core.depth": AT_LEAST_1,
+    "model.core.num_heads": AT_LEAST_1,
+    "model.core.mlp_ratio": POSITIVE,
+    "model.core.dropout": PROBABILITY,
+    "model.core.attn_dropout": PROBABILITY,
+    "model.graph.node_dims": AT_LEAST_1,  # each entry
+    "model.graph.edge_dims": AT_LEAST_1,
+    "model.graph.max_degree": AT_LEAST_0,
+    "model.graph.max_distance": AT_LEAST_0,
+    "model.graph.max_hops": AT_LEAST_1,
+    "model.graph.local_layers": AT_LEAST_0,
+    "task.property.head_dropout": PROBABILITY,
+    "task.masked_graph.atom_mask_rate": OPEN_FRACTION,
+    "task.masked_graph.bond_mask_rate": OPEN_FRACTION,
+    "task.masked_graph.atom_type_weight": POSITIVE,
+    "data.num_workers": AT_LEAST_0,
+    "data.bucket_size_multiplier": AT_LEAST_1,
+    "data.batch_chunks": AT_LEAST_1,
+    "data.corpus.max_molecules": AT_LEAST_0,
+    "data.corpus.max_atoms": Range(1, 32767),  # int16 cache
+    "data.corpus.held_out_fraction": OPEN_FRACTION,
+    "data.corpus.held_out_max": AT_LEAST_0,
+    "data.corpus.shard_size": AT_LEAST_1,
+    "data.corpus.num_workers": AT_LEAST_0,
+    "train.epochs": AT_LEAST_1,
+    "train.batch_size": AT_LEAST_1,
+    "train.eval_batch_size": AT_LEAST_1,
+    "train.lr": AT_LEAST_0,  # 0 keeps the starting weights (e.g. to score model.init_from)
+    "train.weight_decay": AT_LEAST_0,
+    "train.warmup_epochs": AT_LEAST_0,
+    "train.grad_clip": AT_LEAST_0,
+    "train.max_steps": AT_LEAST_0,
+    "train.checkpoint_every": AT_LEAST_0,
+}
+"""The allowed values of every numeric key (of each entry, for a list of numbers)."""

@@ -1,1 +1,0 @@
-"""Molecular data: OGB-layout builder, structural encodings, dense batches."""

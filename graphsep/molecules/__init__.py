@@ -1,0 +1,1 @@
+"""Molecules: SMILES featurization, tables, dataset recipes and builds in OGB's layout, corpora."""

@@ -1,0 +1,1 @@
+"""Scoring SMILES with a finetuned checkpoint: predictions and [CLS] embeddings."""
