@@ -284,7 +284,8 @@ def test_a_model_of_other_features_is_refused_by_name(checkpoint, tmp_path):
     other = tmp_path / "zinc_like"
     shutil.copytree(checkpoint, other)
     meta = json.loads((other / "meta.json").read_text())
-    meta["config"]["model"].update(node_dims=[28], edge_dims=[4])  # ZINC's atom and bond types
+    # ZINC's atom and bond types
+    meta["config"]["model"]["graph"].update(node_dims=[28], edge_dims=[4])
     (other / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="not OGB's featurization of SMILES"):
         Predictor.from_checkpoint(other)

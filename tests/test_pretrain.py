@@ -302,8 +302,8 @@ def test_a_checkpoint_written_before_local_layers_existed_still_initialises(pret
     cfg = load_config("configs/quickstart.yaml", TINY)
     model = build_predictor(cfg, num_tasks=1)
     init_encoder_from(model, str(old), cfg.model)  # the missing key reads as its default, 0
-    saved = load_checkpoint(old).state_dict["encoder.embedding.cls_token"]
-    torch.testing.assert_close(model.encoder.embedding.cls_token.detach(), saved)
+    saved = load_checkpoint(old).state_dict["encoder.frontend.embedding.cls_token"]
+    torch.testing.assert_close(model.encoder.frontend.embedding.cls_token.detach(), saved)
 
 
 @needs_data
