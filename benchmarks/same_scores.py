@@ -24,6 +24,14 @@ from pathlib import Path
 from common import REPO, RESULTS, provenance, stamp_line
 
 
+def resolve(commit: str) -> str:
+    """The short hash of ``commit`` (a branch, tag or hash), to record what ran."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", commit], cwd=REPO, check=True, capture_output=True,
+        text=True,
+    ).stdout.strip()  # fmt: skip
+
+
 def checkout(commit: str, folder: Path) -> Path:
     """Check ``commit`` out into ``folder`` (a detached worktree) and return it."""
     subprocess.run(
@@ -53,6 +61,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/quickstart.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args()
+    args.before, args.after = resolve(args.before), resolve(args.after)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
