@@ -13,8 +13,7 @@ import argparse
 import sys
 
 from graphsep.errors import DEBUG_VARIABLE, report_errors
-from graphsep.tasks.masked_graph.run import pretrain
-from graphsep.tasks.property.run import finetune
+from graphsep.tasks.runs import run_task
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,7 +50,7 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = [*args.overrides, "resume=auto"] if args.resume else args.overrides
     cfg = load_config(args.config, overrides)
-    results = pretrain(cfg) if cfg.task.name == "masked_graph" else finetune(cfg)
+    results = run_task(cfg)
     if not results:  # ranks other than 0 under torchrun
         return 0
     scores = f"valid {results['metric']} {results['valid']:.4f}"

@@ -24,8 +24,8 @@ SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, Refuse())
 
     import torch
-    from graphsep.core import ClsPredictor, CoreConfig, CoreInput, Encoder, SepNorm, ShareNorm
-    from graphsep.core import TransformerEncoder
+    from graphsep.core import ClsHead, ClsPredictor, CoreConfig, CoreInput, Encoder, SepNorm
+    from graphsep.core import ShareNorm, TransformerEncoder
 
     class Patches(torch.nn.Module):
         # a stand-in front end of the contract: 8 tokens of 4 pixels, [CLS] prepended
@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent(
 
     torch.manual_seed(0)
     core = TransformerEncoder.from_config(CoreConfig(dim=16, depth=2, num_heads=4, norm="sep"))
-    model = ClsPredictor(Encoder(Patches(16), core), num_outputs=3).train()
+    model = ClsPredictor(Encoder(Patches(16), core), ClsHead(16, num_outputs=3)).train()
     images = torch.randn(6, 8, 4)
     out = model(images)
     assert out.shape == (6, 3) and torch.isfinite(out).all()

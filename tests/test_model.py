@@ -7,7 +7,7 @@ from molecules import SHARED_DATA, bbbp_graphs, mol_graph, permute_graph
 from sklearn.metrics import roc_auc_score
 from torch_geometric.utils import from_networkx
 
-from graphsep.core import ClsPredictor, CoreConfig
+from graphsep.core import ClsHead, ClsPredictor, CoreConfig
 from graphsep.frontends.graph.collate import collate_graphs
 from graphsep.frontends.graph.config import GraphConfig
 from graphsep.frontends.graph.encodings import StructuralEncoding
@@ -25,7 +25,8 @@ def small_model(norm: str, **overrides) -> ClsPredictor:
     core = {k: v for k, v in overrides.items() if k in core_keys}
     graph = {k: v for k, v in overrides.items() if k not in core_keys}
     core = CoreConfig(**{"dim": 32, "depth": 2, "num_heads": 4, "norm": norm, **core})
-    return ClsPredictor(graph_encoder(core, GraphConfig(**graph)), num_outputs=1)
+    encoder = graph_encoder(core, GraphConfig(**graph))
+    return ClsPredictor(encoder, ClsHead(encoder.dim, num_outputs=1))
 
 
 def warmed_up(model: ClsPredictor, graphs) -> ClsPredictor:

@@ -19,8 +19,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from graphsep.config.legacy import MOVED_KEYS, moved_key_message
-from graphsep.config.schema import CHOICES, RANGES, Config, ModelConfig
+from graphsep.config.schema import CHOICES, RANGES, TASK_FRONTENDS, Config, ModelConfig
 from graphsep.errors import GraphsepError
+from graphsep.tasks.mae.config import MaeConfig
 
 
 class ConfigError(GraphsepError, ValueError):
@@ -156,11 +157,50 @@ def _check_model(cfg: ModelConfig) -> None:
             )
 
 
+def _check_image_model(cfg: ModelConfig, mae: MaeConfig) -> None:
+    """Check the image settings that span keys: the patch grid, widths, decoder heads."""
+    image = cfg.image
+    if image.image_size % image.patch_size:
+        raise ConfigError(
+            f"model.image.patch_size ({image.patch_size}) must divide model.image.image_size "
+            f"({image.image_size})"
+        )
+    widths = [("model.core.dim", cfg.core.dim), ("task.mae.decoder_dim", mae.decoder_dim)]
+    for key, width in widths if image.positions == "sincos" else widths[1:]:
+        if width % 4:
+            raise ConfigError(f"{key} ({width}) must be divisible by 4 for 2-D sin-cos positions")
+    if mae.decoder_dim % mae.decoder_heads:
+        raise ConfigError(
+            f"task.mae.decoder_dim ({mae.decoder_dim}) must be divisible by "
+            f"task.mae.decoder_heads ({mae.decoder_heads})"
+        )
+
+
+def _check_run(cfg: Config) -> None:
+    """Check what a run needs beyond a model: a task for its front end, and its data."""
+    frontends = TASK_FRONTENDS[cfg.task.name]
+    if cfg.model.frontend not in frontends:
+        raise ConfigError(
+            f"task.name={cfg.task.name} needs model.frontend={' or '.join(frontends)}, not "
+            f"{cfg.model.frontend}"
+        )
+    if cfg.model.frontend == "image" and not (cfg.data.images.train and cfg.data.images.test):
+        raise ConfigError(
+            "data.images.train, data.images.test: give the image files, e.g. as "
+            "configs/fmnist_finetune_quick.yaml does"
+        )
+    if cfg.task.name == "masked_graph" and not cfg.data.corpus.files:
+        raise ConfigError(
+            "data.corpus.files: no SMILES file given; set it to one or more files, e.g. "
+            "data.corpus.files=[../shared/data/pretrain/moses_zinc_train.csv.gz]"
+        )
+
+
 def _select(cfg: Config, key: str) -> Any:
     return functools.reduce(getattr, key.split("."), cfg)
 
 
-def _check(cfg: Config) -> None:
+def _check(cfg: Config, run: bool) -> None:
     for key, choices in CHOICES.items():
         value = _select(cfg, key)
         if value not in choices:
@@ -169,26 +209,28 @@ def _check(cfg: Config) -> None:
     for key in RANGES:
         _check_range(key, _select(cfg, key))
     _check_model(cfg.model)
-    if cfg.task.name == "masked_graph" and not cfg.data.corpus.files:
-        raise ConfigError(
-            "data.corpus.files: no SMILES file given; set it to one or more files, e.g. "
-            "data.corpus.files=[../shared/data/pretrain/moses_zinc_train.csv.gz]"
-        )
+    if cfg.model.frontend == "image":
+        _check_image_model(cfg.model, cfg.task.mae)
+    if run:
+        _check_run(cfg)
 
 
-def validate(cfg: Config, where: str | None = None) -> None:
+def validate(cfg: Config, where: str | None = None, run: bool = True) -> None:
     """Check every value against its choices (``CHOICES``, ``DEVICES``) or range (``RANGES``).
 
     Args:
         cfg (Config): the merged config.
         where (str, optional): the source to name in the message (a checkpoint's file);
             None for a config merged from a file and the command line. (default: None)
+        run (bool, optional): also check what a run needs beyond the model (a task that
+            trains its front end, the data files); False for a checkpoint's model alone.
+            (default: True)
 
     Raises:
         ConfigError: naming the key, the value and what is allowed.
     """
     try:
-        _check(cfg)
+        _check(cfg, run)
     except ConfigError as err:
         if where is None:
             raise
@@ -228,12 +270,12 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.structured(cfg))
 
 
-def config_from_dict(content: dict[str, Any], where: str) -> Config:
+def config_from_dict(content: dict[str, Any], where: str, run: bool = True) -> Config:
     """Rebuild a :class:`Config` saved by :func:`config_to_dict` (e.g. in a checkpoint).
 
-    The saved values go through the same checks as a YAML file's (:func:`validate`); a
-    checkpoint reader first brings a config of graphsep 0.1's flat layout into today's
-    (:func:`graphsep.config.legacy.upgrade_config`).
+    The saved values go through the same checks as a YAML file's (:func:`validate`; ``run``
+    as there); a checkpoint reader first brings a config of graphsep 0.1's flat layout into
+    today's (:func:`graphsep.config.legacy.upgrade_config`).
 
     Raises:
         ConfigError: an unknown key, a wrong type or a value out of its choices or range,
@@ -241,5 +283,5 @@ def config_from_dict(content: dict[str, Any], where: str) -> Config:
     """
     _check_keys(content, where)
     cfg = OmegaConf.to_object(_merge(OmegaConf.structured(Config), content, where))
-    validate(cfg, where)
+    validate(cfg, where, run)
     return cfg

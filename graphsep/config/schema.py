@@ -19,16 +19,32 @@ from graphsep.config.ranges import (
 from graphsep.core.config import CoreConfig
 from graphsep.core.norm import CLS_NORM_KINDS, NORM_KINDS
 from graphsep.frontends.graph.config import EDGE_KINDS, NODE_KINDS, GraphConfig
+from graphsep.frontends.image.config import POSITION_KINDS, ImageConfig
+from graphsep.tasks.classify.config import PROBE_NORMS, ClassifyConfig
+from graphsep.tasks.mae.config import MaeConfig
 from graphsep.tasks.masked_graph.config import MaskedGraphConfig
 from graphsep.tasks.property.config import PropertyConfig
+
+FRONTENDS = ("graph", "image")
+"""The values of ``model.frontend``."""
+TASK_FRONTENDS = {
+    "property": ("graph",),
+    "masked_graph": ("graph",),
+    "mae": ("image",),
+    "classify": ("image",),
+}
+"""The values of ``task.name`` and the front ends each one trains."""
+TASKS = tuple(TASK_FRONTENDS)
 
 
 @dataclass
 class ModelConfig:
     """The encoder: the core, the front end that feeds it, and where its weights start."""
 
+    frontend: str = "graph"  # graph (molecules, any PyG graph) or image
     core: CoreConfig = field(default_factory=CoreConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
     init_from: str | None = None  # a graphsep checkpoint folder to start the encoder from
 
 
@@ -36,9 +52,13 @@ class ModelConfig:
 class TaskConfig:
     """What is trained: the loss of a batch, its heads and its evaluation."""
 
-    name: str = "property"  # property: labels of a dataset; masked_graph: masked atoms and bonds
+    # property: a molecule dataset's labels; masked_graph: masked atoms and bonds; mae: masked
+    # image patches; classify: image classes
+    name: str = "property"
     property: PropertyConfig = field(default_factory=PropertyConfig)
     masked_graph: MaskedGraphConfig = field(default_factory=MaskedGraphConfig)
+    mae: MaeConfig = field(default_factory=MaeConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
 
 
 @dataclass
@@ -57,6 +77,21 @@ class CorpusConfig:
 
 
 @dataclass
+class ImageDataConfig:
+    """The image splits of ``model.frontend=image``: IDX pairs, arrays or class folders."""
+
+    # IDX images file (-ubyte or .idx, optionally .gz), .npy, .npz (images, labels) or a folder
+    # with one sub-folder of PNG/JPEG images per class
+    train: str | None = None
+    train_labels: str | None = None  # the IDX or .npy labels of an IDX or .npy train file
+    test: str | None = None  # as train
+    test_labels: str | None = None
+    valid_fraction: float = 0.1  # of each class of train, carved out (seeded) for validation
+    crop_padding: int = 0  # training augmentation: random crop after this much zero padding
+    flip: bool = False  # training augmentation: horizontal flip of half the images
+
+
+@dataclass
 class DataConfig:
     """Which dataset, where it lives, and how its batches are formed."""
 
@@ -71,6 +106,7 @@ class DataConfig:
     # the whole batch, so random batches pad about as little as size-bucketed ones
     batch_chunks: int = 4
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    images: ImageDataConfig = field(default_factory=ImageDataConfig)
 
 
 @dataclass
@@ -103,14 +139,14 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-TASKS = ("property", "masked_graph")
-"""The values of ``task.name``."""
-
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.core.norm": NORM_KINDS,
     "model.core.cls_norm": CLS_NORM_KINDS,
     "model.graph.node_kind": NODE_KINDS,
     "model.graph.edge_kind": EDGE_KINDS,
+    "model.frontend": FRONTENDS,
+    "model.image.positions": POSITION_KINDS,
+    "task.classify.probe_norm": PROBE_NORMS,
     "task.name": TASKS,
     "resume": ("no", "auto"),
 }
@@ -130,7 +166,17 @@ RANGES: dict[str, Range] = {
     "model.graph.max_distance": AT_LEAST_0,
     "model.graph.max_hops": AT_LEAST_1,
     "model.graph.local_layers": AT_LEAST_0,
+    "model.image.image_size": AT_LEAST_1,
+    "model.image.channels": Range(1, 3),
+    "model.image.patch_size": AT_LEAST_1,
     "task.property.head_dropout": PROBABILITY,
+    "task.mae.mask_ratio": OPEN_FRACTION,
+    "task.mae.decoder_dim": AT_LEAST_1,
+    "task.mae.decoder_depth": AT_LEAST_1,
+    "task.mae.decoder_heads": AT_LEAST_1,
+    "task.classify.head_dropout": PROBABILITY,
+    "data.images.valid_fraction": OPEN_FRACTION,
+    "data.images.crop_padding": AT_LEAST_0,
     "task.masked_graph.atom_mask_rate": OPEN_FRACTION,
     "task.masked_graph.bond_mask_rate": OPEN_FRACTION,
     "task.masked_graph.atom_type_weight": POSITIVE,

@@ -6,7 +6,7 @@ Importing it loads torch alone: no RDKit, OGB or PyG (``tests/test_core_import.p
 from graphsep.core.config import CoreConfig
 from graphsep.core.contract import CoreInput, EncoderOutput, FrontEnd
 from graphsep.core.encoder import Block, TransformerEncoder
-from graphsep.core.heads import ClsHead, ClsPredictor
+from graphsep.core.heads import ClsHead, ClsPredictor, LinearHead
 from graphsep.core.model import Encoder
 from graphsep.core.norm import CLS_NORM_KINDS, NORM_KINDS, SepNorm, ShareNorm, norm_layer
 
@@ -21,6 +21,7 @@ __all__ = [
     "Encoder",
     "EncoderOutput",
     "FrontEnd",
+    "LinearHead",
     "SepNorm",
     "ShareNorm",
     "TransformerEncoder",

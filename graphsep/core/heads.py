@@ -29,19 +29,44 @@ class ClsHead(nn.Module):
         return self.net(cls)
 
 
+class LinearHead(nn.Module):
+    """[CLS] vector to class logits through one linear layer, optionally after a BatchNorm.
+
+    MAE's linear probe puts ``BatchNorm1d(affine=False)`` before it; under SepNorm the [CLS]
+    vector is already batch-normalized, so the probe's norm is a choice (``norm``).
+
+    Args:
+        dim (int): input width ``D``.
+        num_outputs (int): classes.
+        norm (bool, optional): a ``BatchNorm1d(affine=False)`` first. (default: ``False``)
+        dropout (float, optional): dropout on the input. (default: ``0.0``)
+    """
+
+    def __init__(
+        self, dim: int, num_outputs: int, norm: bool = False, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(dim, affine=False) if norm else nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(dim, num_outputs)
+
+    def forward(self, cls: Tensor) -> Tensor:
+        """Map ``(B, D)`` to ``(B, num_outputs)``."""
+        return self.linear(self.dropout(self.norm(cls)))
+
+
 class ClsPredictor(nn.Module):
-    """An :class:`Encoder` with a :class:`ClsHead` on its [CLS] output.
+    """An :class:`Encoder` with a head on its [CLS] output.
 
     Args:
         encoder (Encoder): front end and core.
-        num_outputs (int): outputs of the head.
-        head_dropout (float, optional): dropout inside the head. (default: ``0.0``)
+        head (nn.Module): ``(B, D)`` to ``(B, outputs)``, e.g. :class:`ClsHead`.
     """
 
-    def __init__(self, encoder: Encoder, num_outputs: int, head_dropout: float = 0.0) -> None:
+    def __init__(self, encoder: Encoder, head: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
-        self.head = ClsHead(encoder.dim, num_outputs, head_dropout)
+        self.head = head
 
     def forward(self, batch: Any) -> Tensor:
         """Return raw outputs ``(B, num_outputs)``: logits or standardised values."""

@@ -206,7 +206,8 @@ class Predictor:
             # only the model and its head matter here: other sections may hold other versions' keys
             saved = ckpt.meta["config"]
             cfg = config_from_dict(
-                {"model": saved["model"], "task": saved.get("task", {})}, str(meta_file)
+                {"model": saved["model"], "task": saved.get("task", {})}, str(meta_file),
+                run=False,
             )
             task = TaskSpec.from_dict(ckpt.meta["task"])
         except (KeyError, TypeError, ValueError) as err:

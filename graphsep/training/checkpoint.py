@@ -201,7 +201,7 @@ def _check_meta(meta: dict[str, Any], file: Path) -> None:
             f"{type(config['model']).__name__}"
         )
     try:
-        config_from_dict({"model": config.get("model", {})}, f"{file}: config")
+        config_from_dict({"model": config.get("model", {})}, f"{file}: config", run=False)
     except ConfigError as err:
         raise CheckpointError(str(err)) from err
     if "task" in meta:

@@ -15,11 +15,11 @@ TRAINING_ONLY = {"dropout", "attn_dropout"}
 """Architecture keys that may differ from the checkpoint's: they change training, not weights."""
 
 
-def _architecture(model: dict[str, Any]) -> dict[str, Any]:
-    """Return the ``model.core.*`` and ``model.graph.*`` keys that shape the weights, flat."""
+def _architecture(model: dict[str, Any], frontend: str) -> dict[str, Any]:
+    """Return the keys that shape the weights, flat: ``model.core.*`` and the front end's."""
     return {
         f"model.{section}.{key}": value
-        for section in ("core", "graph")
+        for section in ("core", frontend)
         for key, value in model.get(section, {}).items()
         if key not in TRAINING_ONLY
     }
@@ -28,13 +28,17 @@ def _architecture(model: dict[str, Any]) -> dict[str, Any]:
 def architecture_mismatch(saved: dict[str, Any], wanted: ModelConfig) -> list[str]:
     """Return ``model.SECTION.KEY (checkpoint X, config Y)`` for each key that differs.
 
-    A key the checkpoint lacks (written before the key existed) counts as its default.
+    A key the checkpoint lacks (written before the key existed) counts as its default; a
+    checkpoint without ``model.frontend`` (graphsep 0.1) holds a graph model.
     """
-    defaults = _architecture(asdict(ModelConfig()))
-    old, new = {**defaults, **_architecture(saved)}, _architecture(asdict(wanted))
+    frontend = saved.get("frontend", "graph")
+    if frontend != wanted.frontend:
+        return [f"model.frontend (checkpoint {frontend!r}, config {wanted.frontend!r})"]
+    defaults = _architecture(asdict(ModelConfig()), frontend)
+    old = {**defaults, **_architecture(saved, frontend)}
     return [
         f"{key} (checkpoint {old[key]!r}, config {value!r})"
-        for key, value in new.items()
+        for key, value in _architecture(asdict(wanted), frontend).items()
         if old[key] != value
     ]
 

@@ -1,0 +1,42 @@
+"""The typed batch of the image front end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class ImageBatch:
+    """``B`` images of one size, as floats, and what a task adds to them.
+
+    Args:
+        pixels (Tensor): ``(B, C, H, W)`` float, scaled to ``[0, 1]`` and normalized by the
+            collate.
+        y (Tensor | None): ``(B,)`` long class indices, or None without labels.
+        visible (Tensor | None): ``(B, K)`` long indices of the patches the encoder sees (MAE);
+            None: every patch.
+        restore (Tensor | None): ``(B, N)`` long, the place of each patch in the order
+            ``visible`` then masked (MAE's ``ids_restore``), to put the decoder's tokens back.
+    """
+
+    pixels: Tensor
+    y: Tensor | None = None
+    visible: Tensor | None = None
+    restore: Tensor | None = None
+
+    @property
+    def num_images(self) -> int:
+        """Number of images ``B``."""
+        return self.pixels.size(0)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> ImageBatch:
+        """Return a copy with every tensor moved to ``device``."""
+        moved = {
+            f.name: v.to(device, non_blocking=non_blocking)
+            for f in fields(self)
+            if isinstance(v := getattr(self, f.name), Tensor)
+        }
+        return replace(self, **moved)
