@@ -29,6 +29,7 @@ from graphsep.molecules.build import build_dataset
 from graphsep.parallel import bounded_map
 from graphsep.predict import predictor as predict_module
 from graphsep.predict.predictor import Predictor
+from graphsep.predict.tables import predict_table, write_predictions
 from graphsep.tasks.property.data import BUNDLED
 from graphsep.tasks.property.run import finetune
 from graphsep.training.checkpoint import CheckpointError
@@ -214,7 +215,7 @@ def test_a_non_finite_model_output_is_an_error_not_an_empty_score(checkpoint, tm
     assert scored["error"][1].startswith("cannot parse SMILES")
     out = tmp_path / "out.csv"
     frames = [pd.DataFrame({"smiles": [SMALL, "CCN"]})]
-    summary = predict_module.write_predictions(predictor, frames, str(out))
+    summary = write_predictions(predictor, frames, str(out))
     assert (summary.predicted, summary.failed) == (0, 2)
     assert read_out(out)["error"].tolist() == ["the model produced a non-finite value"] * 2
 
@@ -235,8 +236,7 @@ def test_chunks_and_pool_give_the_same_rows(predictor, checkpoint, tmp_path, mon
     reference = predictor.predict(smiles)
     monkeypatch.setattr(predict_module, "MIN_POOL_SIZE", 1)  # a worker pool for tiny chunks
     pooled = Predictor.from_checkpoint(checkpoint, device="cpu", processes=1)
-    summary = predict_module.predict_table(pooled, str(source), str(tmp_path / "o.csv"),
-                                           chunk_size=3)  # fmt: skip
+    summary = predict_table(pooled, str(source), str(tmp_path / "o.csv"), chunk_size=3)
     assert (summary.predicted, summary.failed) == (len(smiles) - 1, 1)
     out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
     assert out["smiles"].tolist() == smiles
@@ -284,7 +284,7 @@ def test_a_model_of_other_features_is_refused_by_name(checkpoint, tmp_path):
     other = tmp_path / "zinc_like"
     shutil.copytree(checkpoint, other)
     meta = json.loads((other / "meta.json").read_text())
-    meta["config"]["model"].update(node_dims=[28], edge_dims=[4])  # ZINC's atom and bond types
+    meta["config"]["model"]["graph"].update(node_dims=[28], edge_dims=[4])  # ZINC's atom, bond types
     (other / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="not OGB's featurization of SMILES"):
         Predictor.from_checkpoint(other)
