@@ -53,10 +53,8 @@ CHEMISTRY = {
 }
 
 
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny sep-norm model finetuned for five steps on 300 molecules of the bundled BBBP."""
-    root = tmp_path_factory.mktemp("predict")
+def train_tiny_checkpoint(root: Path) -> Path:
+    """Finetune a tiny sep-norm model for five steps on 300 molecules of the bundled BBBP."""
     table = pd.read_csv(BUNDLED["ogbg-molbbbp"], nrows=300)[["smiles", "p_np"]]
     table.to_csv(root / "bbbp300.csv", index=False)
     build_dataset("bbbp300", root / "bbbp300.csv", root / "data", task_type="classification",
@@ -68,6 +66,12 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]  # fmt: skip
     finetune(load_config(REPO / "configs" / "quickstart.yaml", overrides))
     return root / "run" / "best"
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model's checkpoint folder (:func:`train_tiny_checkpoint`)."""
+    return train_tiny_checkpoint(tmp_path_factory.mktemp("predict"))
 
 
 @pytest.fixture(scope="session")
@@ -284,7 +288,8 @@ def test_a_model_of_other_features_is_refused_by_name(checkpoint, tmp_path):
     other = tmp_path / "zinc_like"
     shutil.copytree(checkpoint, other)
     meta = json.loads((other / "meta.json").read_text())
-    meta["config"]["model"]["graph"].update(node_dims=[28], edge_dims=[4])  # ZINC's atom, bond types
+    # ZINC's atom and bond types
+    meta["config"]["model"]["graph"].update(node_dims=[28], edge_dims=[4])
     (other / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="not OGB's featurization of SMILES"):
         Predictor.from_checkpoint(other)
