@@ -112,3 +112,12 @@ def test_an_unknown_suffix_is_refused_before_the_model_loads(tmp_path, capsys, n
         ".npy or .parquet\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_listing_of_failed_rows_never_replaces_the_input(checkpoint, tmp_path, capsys):
+    source = tmp_path / "emb.errors.csv"  # where emb.npy's failed rows would be listed
+    source.write_text("smiles\nCCO\nC1CC\n")
+    out = tmp_path / "emb.npy"
+    assert embed(checkpoint, "--input", str(source), "--output", str(out)) == 2
+    assert f"the output {source} is the input file" in capsys.readouterr().err
+    assert source.read_text() == "smiles\nCCO\nC1CC\n" and not out.exists()

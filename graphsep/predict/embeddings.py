@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from graphsep.files import publish, temporary_sibling, write_atomically
+from graphsep.files import publish, temporary_sibling, write_atomically, write_failure
 from graphsep.molecules.table import DataError
 from graphsep.predict.predictor import DEFAULT_CHUNK_SIZE, Predictor
 from graphsep.predict.scored import Scored, append_scores, score_columns
@@ -141,9 +141,12 @@ def embed_table(
 
     Raises:
         DataError: see :func:`~graphsep.predict.tables.read_chunks` and
-            :func:`write_embeddings`; also when the destination is the source file.
+            :func:`write_embeddings`; also when the destination, or the listing of a ``.npy``
+            destination's failed rows, is the source file.
     """
     check_not_input(source, destination)
+    if Path(destination).suffix.lower() == ".npy":
+        check_not_input(source, str(errors_file(destination)))
     frames = read_chunks(source, smiles_column, chunk_size)
     name = "stdin" if source == "-" else source
     return write_embeddings(predictor, frames, destination, smiles_column, table_rows(name))
@@ -171,7 +174,10 @@ def _write_npy(
     write_atomically(destination, lambda tmp: _save_array(tmp, array))
     listing = errors_file(destination)
     if not failures:
-        listing.unlink(missing_ok=True)  # an earlier run's, which no longer describes the array
+        try:  # an earlier run's, which no longer describes the array
+            listing.unlink(missing_ok=True)
+        except OSError as err:
+            raise write_failure(listing, err) from err
         return
     failed = pd.DataFrame(failures, columns=["index", "error"])
     failed.insert(1, "row", [where(index) for index in failed["index"]])

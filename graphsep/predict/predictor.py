@@ -171,7 +171,8 @@ class Predictor:
         if ckpt.meta.get("kind") != "property":
             raise CheckpointError(
                 f"{meta_file}: a {ckpt.meta.get('kind', 'unknown')!r} checkpoint; scoring needs a "
-                "finetuned property model (kind 'property', as train.py writes to <out_dir>/best)"
+                "finetuned property model (kind 'property', as graphsep train writes to "
+                "<out_dir>/best)"
             )
         try:
             # only the model and its head matter here: other sections may hold other versions' keys
