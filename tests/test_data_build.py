@@ -35,7 +35,7 @@ from graphsep.molecules.ogb_layout import load_ogb_dataset, load_split
 from graphsep.molecules.recipes import list_recipes, load_recipe
 from graphsep.molecules.split import random_split
 from graphsep.molecules.table import DataError, read_table
-from graphsep.predict.predictor import read_chunks
+from graphsep.predict.tables import read_chunks
 from graphsep.tasks.property.data import BUNDLED
 
 OGB_SPLIT_SIZES = {

@@ -29,6 +29,7 @@ from graphsep.molecules.build import build_dataset
 from graphsep.parallel import bounded_map
 from graphsep.predict import predictor as predict_module
 from graphsep.predict.predictor import Predictor
+from graphsep.predict.tables import predict_table, write_predictions
 from graphsep.tasks.property.data import BUNDLED
 from graphsep.tasks.property.run import finetune
 from graphsep.training.checkpoint import CheckpointError
@@ -52,10 +53,8 @@ CHEMISTRY = {
 }
 
 
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny sep-norm model finetuned for five steps on 300 molecules of the bundled BBBP."""
-    root = tmp_path_factory.mktemp("predict")
+def train_tiny_checkpoint(root: Path) -> Path:
+    """Finetune a tiny sep-norm model for five steps on 300 molecules of the bundled BBBP."""
     table = pd.read_csv(BUNDLED["ogbg-molbbbp"], nrows=300)[["smiles", "p_np"]]
     table.to_csv(root / "bbbp300.csv", index=False)
     build_dataset("bbbp300", root / "bbbp300.csv", root / "data", task_type="classification",
@@ -67,6 +66,12 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]  # fmt: skip
     finetune(load_config(REPO / "configs" / "quickstart.yaml", overrides))
     return root / "run" / "best"
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model's checkpoint folder (:func:`train_tiny_checkpoint`)."""
+    return train_tiny_checkpoint(tmp_path_factory.mktemp("predict"))
 
 
 @pytest.fixture(scope="session")
@@ -214,7 +219,7 @@ def test_a_non_finite_model_output_is_an_error_not_an_empty_score(checkpoint, tm
     assert scored["error"][1].startswith("cannot parse SMILES")
     out = tmp_path / "out.csv"
     frames = [pd.DataFrame({"smiles": [SMALL, "CCN"]})]
-    summary = predict_module.write_predictions(predictor, frames, str(out))
+    summary = write_predictions(predictor, frames, str(out))
     assert (summary.predicted, summary.failed) == (0, 2)
     assert read_out(out)["error"].tolist() == ["the model produced a non-finite value"] * 2
 
@@ -235,8 +240,7 @@ def test_chunks_and_pool_give_the_same_rows(predictor, checkpoint, tmp_path, mon
     reference = predictor.predict(smiles)
     monkeypatch.setattr(predict_module, "MIN_POOL_SIZE", 1)  # a worker pool for tiny chunks
     pooled = Predictor.from_checkpoint(checkpoint, device="cpu", processes=1)
-    summary = predict_module.predict_table(pooled, str(source), str(tmp_path / "o.csv"),
-                                           chunk_size=3)  # fmt: skip
+    summary = predict_table(pooled, str(source), str(tmp_path / "o.csv"), chunk_size=3)
     assert (summary.predicted, summary.failed) == (len(smiles) - 1, 1)
     out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
     assert out["smiles"].tolist() == smiles

@@ -139,7 +139,9 @@ def _text_chunks(source: str | Path, name: str, chunk_size: int) -> TextFileRead
         sep=separator(name),
         header=None,  # the C parser then refuses a row longer than the first (the header)
         index_col=False,
-        dtype=str,
+        # Python strings: pandas' Arrow-backed str dtype (pyarrow installed) cannot hold the
+        # surrogates that mark bytes that are not UTF-8
+        dtype=object,
         keep_default_na=False,  # cells are kept as they came in; labels parse their own
         encoding="utf-8",
         encoding_errors="surrogateescape",
