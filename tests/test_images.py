@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -219,3 +220,58 @@ def test_a_model_for_other_images_or_another_task_is_refused(fmnist_slice, tmp_p
     assert "task.name=property needs model.frontend=graph, not image" in capsys.readouterr().err
     with pytest.raises(Exception, match="data.images.train"):
         load_config("configs/fmnist_finetune_quick.yaml", ["data.images.train=null"])
+
+
+@pytest.fixture(scope="module")
+def classifier(fmnist_slice, tmp_path_factory) -> Path:
+    out_dir = tmp_path_factory.mktemp("classifier") / "run"
+    args = ["--config", "configs/fmnist_finetune_quick.yaml", *fmnist_slice, *TINY,
+            "train.epochs=2", "train.batch_size=64", f"out_dir={out_dir}"]  # fmt: skip
+    assert train.main(args) == 0
+    return out_dir
+
+
+@needs_data
+def test_predict_and_embed_images_from_a_checkpoint(classifier, fmnist_slice, tmp_path, capsys):
+    from graphsep.cli.main import main as graphsep
+
+    test_file = fmnist_slice[1].split("=", 1)[1]
+    out = tmp_path / "scores.csv"
+    assert graphsep(["predict", "--checkpoint", str(classifier / "best"), "--images", test_file,
+                     "--output", str(out)]) == 0  # fmt: skip
+    scores = pd.read_csv(out)
+    probabilities = scores.filter(like="p_").to_numpy()
+    assert len(scores) == 500 and probabilities.shape[1] == 10
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert (scores["predicted"] == probabilities.argmax(1)).all()
+    labels = np.load(test_file)["labels"]
+    best = json.loads((classifier / "results.json").read_text())
+    assert (scores["predicted"] == labels).mean() == pytest.approx(best["test"], abs=1e-9)
+
+    arrays = [tmp_path / "emb.npy", tmp_path / "emb.parquet"]
+    for path in arrays:
+        assert graphsep(["embed", "--checkpoint", str(classifier / "best"), "--images",
+                         test_file, "--output", str(path)]) == 0  # fmt: skip
+    vectors = np.load(arrays[0])
+    assert vectors.shape == (500, 32) and vectors.dtype == np.float32
+    np.testing.assert_array_equal(pd.read_parquet(arrays[1]).filter(like="cls_").to_numpy(),
+                                  vectors)  # fmt: skip
+
+    capsys.readouterr()
+    graph_checkpoint = REPO / "tests" / "fixtures" / "checkpoint_v1"
+    assert graphsep(["predict", "--checkpoint", str(graph_checkpoint), "--images",
+                     test_file]) == 2  # fmt: skip
+    assert "a 'property' checkpoint of a graph model; --images needs an image model" in (
+        capsys.readouterr().err
+    )
+    assert graphsep(["predict", "--checkpoint", str(classifier / "best"), "--smiles", "CCO"]) == 2
+    assert "a 'classify' checkpoint of an image model: score images with --images" in (
+        capsys.readouterr().err
+    )
+    rgb = tmp_path / "rgb.npy"
+    np.save(rgb, np.zeros((2, 28, 28, 3), np.uint8))
+    assert graphsep(["predict", "--checkpoint", str(classifier / "best"), "--images",
+                     str(rgb)]) == 2  # fmt: skip
+    assert "28x28 images with 3 channel(s); the checkpoint's model reads 28x28 with 1" in (
+        capsys.readouterr().err
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from graphsep.cli.images import embed_images
 from graphsep.cli.scoring import (
     SMILES_COLUMN,
     add_run_options,
@@ -44,6 +45,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         int: exit code 0 when at least one molecule was embedded, else 2.
     """
     check_embedding_output(args.output)  # before the model loads
+    if args.images:
+        return embed_images(args)
     predictor = load_predictor(args)
     if args.smiles:
         summary = write_embeddings(

@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 
+from graphsep.cli.images import predict_images
 from graphsep.cli.scoring import (
     SMILES_COLUMN,
     add_run_options,
@@ -36,6 +37,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     Returns:
         int: exit code 0 when at least one molecule was scored, else 2.
     """
+    if args.images:
+        return predict_images(args)
     predictor = load_predictor(args)
     try:
         if args.smiles:

@@ -45,7 +45,7 @@ def positive_int(text: str) -> int:
 
 
 def add_source_options(parser: argparse.ArgumentParser, verb: str) -> None:
-    """Add ``--checkpoint`` and the SMILES to read, ``--input`` or ``--smiles`` (one required).
+    """Add ``--checkpoint`` and what to read: ``--input``, ``--smiles`` or ``--images``.
 
     Args:
         parser (argparse.ArgumentParser): the command's parser.
@@ -62,6 +62,11 @@ def add_source_options(parser: argparse.ArgumentParser, verb: str) -> None:
         "--smiles", nargs="+", action="extend", metavar="S",
         help=f"SMILES to {verb}; repeatable, errors name them --smiles #1, #2, ...",
     )  # fmt: skip
+    source.add_argument(
+        "--images",
+        help=f"images to {verb} with an image checkpoint: an IDX file, .npy, .npz or a folder "
+        "of PNG/JPEG files",
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

@@ -31,6 +31,8 @@ class ImageData:
         test (DataLoader): batches in order (this rank's share).
         num_classes (int): classes (the largest training label plus one).
         fingerprint (dict[str, Any]): a sha256 of the images, labels and split, split sizes.
+        pixels (dict[str, float]): ``mean`` and ``std`` of the training pixels in ``[0, 1]``,
+            which the collate normalizes by; a checkpoint keeps them for prediction.
     """
 
     train: DataLoader
@@ -38,6 +40,7 @@ class ImageData:
     test: DataLoader
     num_classes: int
     fingerprint: dict[str, Any]
+    pixels: dict[str, float]
 
 
 def _check_fits(split: ImageSplit, cfg: Config, where: str) -> None:
@@ -111,4 +114,5 @@ def load_image_data(cfg: Config, ctx: DistContext | None = None) -> ImageData:
             "sha256": _fingerprint(train, test, held),
             "split_sizes": {name: len(sets[name]) for name in SPLITS},
         },
+        pixels={"mean": mean, "std": std},
     )

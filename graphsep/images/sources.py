@@ -59,6 +59,36 @@ def load_split(images: str | Path, labels: str | Path | None = None) -> ImageSpl
     return _checked(_array(path), _array(Path(labels)).astype(np.int64), path)
 
 
+def load_images(path: str | Path) -> tuple[np.ndarray, list[str]]:
+    """Read images to score, without labels, and a name for each (file name or array row).
+
+    Args:
+        path (str | Path): an IDX images file, a ``.npy`` array, an ``.npz`` holding ``images``
+            (or ``x``), or a folder of PNG/JPEG images (read in file-name order).
+
+    Returns:
+        tuple[np.ndarray, list[str]]: ``(N, H, W, C)`` uint8 images and their names.
+
+    Raises:
+        ImageDataError: naming the path and the problem.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ImageDataError(f"{path}: no PNG or JPEG images in this folder")
+        images: list[np.ndarray] = []
+        for file in files:
+            images.append(_read_image(file, images[0] if images else None))
+        return np.stack(images), [f.name for f in files]
+    if path.suffix == ".npz":
+        array = _npz(path, need_labels=False)[0]
+    else:
+        array = _array(path)
+    array = _as_images(array, path)
+    return array, [f"row {i}" for i in range(len(array))]
+
+
 def _array(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
         try:
@@ -70,12 +100,13 @@ def _array(path: Path) -> np.ndarray:
     return read_idx(path)
 
 
-def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _npz(path: Path, need_labels: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as arrays:
             for image_key, label_key in ARRAY_KEYS:
-                if image_key in arrays and label_key in arrays:
-                    return arrays[image_key], arrays[label_key]
+                if image_key in arrays and (label_key in arrays or not need_labels):
+                    labels = arrays[label_key] if label_key in arrays else None
+                    return arrays[image_key], labels
             found = sorted(arrays.files)
     except FileNotFoundError:
         raise ImageDataError(f"{path}: no such file") from None
@@ -88,6 +119,19 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _checked(images: np.ndarray, labels: np.ndarray, path: Path) -> ImageSplit:
     """Bring images to ``(N, H, W, C)`` uint8 and check them against the labels."""
+    images = _as_images(images, path)
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ImageDataError(
+            f"{path}: {len(images)} images but labels of shape {labels.shape}; expected "
+            f"({len(images)},)"
+        )
+    if not np.issubdtype(labels.dtype, np.integer) or (len(labels) and labels.min() < 0):
+        raise ImageDataError(f"{path}: labels must be class indices >= 0")
+    return ImageSplit(images, labels.astype(np.int64))
+
+
+def _as_images(images: np.ndarray, path: Path) -> np.ndarray:
+    """Bring images to ``(N, H, W, C)`` uint8 with 1 or 3 channels, or say why not."""
     if images.dtype != np.uint8:
         raise ImageDataError(f"{path}: images must be uint8 (0-255), got {images.dtype}")
     if images.ndim == 3:
@@ -97,14 +141,7 @@ def _checked(images: np.ndarray, labels: np.ndarray, path: Path) -> ImageSplit:
             f"{path}: images must be (N, H, W) or (N, H, W, C) with 1 or 3 channels, got "
             f"shape {images.shape}"
         )
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise ImageDataError(
-            f"{path}: {len(images)} images but labels of shape {labels.shape}; expected "
-            f"({len(images)},)"
-        )
-    if not np.issubdtype(labels.dtype, np.integer) or (len(labels) and labels.min() < 0):
-        raise ImageDataError(f"{path}: labels must be class indices >= 0")
-    return ImageSplit(np.ascontiguousarray(images), labels.astype(np.int64))
+    return np.ascontiguousarray(images)
 
 
 def _folder(root: Path) -> ImageSplit:

@@ -215,3 +215,16 @@ def _schema(frame: pd.DataFrame, inputs: int) -> pa.Schema:
     return pa.schema(
         [(name, pa.string() if name in text else pa.float32()) for name in frame.columns]
     )
+
+
+def save_embeddings(vectors: np.ndarray, names: list[str], destination: str) -> None:
+    """Write whole embeddings ``(N, D)`` at once (images): ``.npy``, or ``.parquet`` with names.
+
+    A ``.parquet`` file holds a ``name`` column, then ``cls_0`` ... ``cls_{D-1}``.
+    """
+    if Path(destination).suffix.lower() == ".npy":
+        write_atomically(destination, lambda tmp: _save_array(tmp, vectors))
+        return
+    frame = pd.DataFrame(vectors, columns=embedding_columns(vectors.shape[1]))
+    frame.insert(0, "name", names)
+    write_atomically(destination, lambda tmp: frame.to_parquet(tmp, index=False))

@@ -43,6 +43,7 @@ from graphsep.molecules.featurize import (
     featurize_chunks,
     unsanitized_message,
 )
+from graphsep.predict.images import IMAGE_KINDS
 from graphsep.predict.scored import Scored, append_scores, score_columns
 from graphsep.tasks.property.model import build_predictor
 from graphsep.tasks.property.spec import TaskSpec
@@ -168,11 +169,12 @@ class Predictor:
         """
         ckpt = load_checkpoint(path)
         meta_file = ckpt.path / "meta.json"
-        if ckpt.meta.get("kind") != "property":
+        kind = ckpt.meta.get("kind", "unknown")
+        if kind != "property":
+            hint = " of an image model: score images with --images" if kind in IMAGE_KINDS else ""
             raise CheckpointError(
-                f"{meta_file}: a {ckpt.meta.get('kind', 'unknown')!r} checkpoint; scoring needs a "
-                "finetuned property model (kind 'property', as graphsep train writes to "
-                "<out_dir>/best)"
+                f"{meta_file}: a {kind!r} checkpoint{hint}; scoring SMILES needs a finetuned "
+                "property model (kind 'property', as graphsep train writes to <out_dir>/best)"
             )
         try:
             # only the model and its head matter here: other sections may hold other versions' keys

@@ -179,6 +179,12 @@ def _output(destination: str) -> Iterator[_TableWriter]:
         publish(tmp, destination)
 
 
+def write_table(frame: pd.DataFrame, destination: str) -> None:
+    """Write one whole table to a csv/tsv file (replaced only when complete) or ``-``, stdout."""
+    with _output(destination) as write:
+        write(frame)
+
+
 def predict_table(
     predictor: Predictor,
     source: str,

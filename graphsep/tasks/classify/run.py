@@ -92,8 +92,8 @@ class ClassifyRun(TrainingRun):
         return best is None or value > best
 
     def meta(self, **extra: Any) -> dict[str, Any]:
-        """Config and the number of classes: enough to rebuild the classifier."""
-        return super().meta(num_classes=self.data.num_classes, **extra)
+        """Config, classes and pixel scaling: enough to rebuild the classifier and score."""
+        return super().meta(num_classes=self.data.num_classes, pixels=self.data.pixels, **extra)
 
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return the best-valid epoch's valid and test accuracy with the run's bookkeeping."""

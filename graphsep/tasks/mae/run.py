@@ -102,6 +102,10 @@ class MaeRun(TrainingRun):
             return best is None
         return best is None or math.isnan(best) or value < best
 
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        """Config and pixel scaling: enough to rebuild the encoder and embed images."""
+        return super().meta(pixels=self.data.pixels, **extra)
+
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return the best epoch's held-out loss with the run's bookkeeping."""
         return {
