@@ -61,7 +61,7 @@ def test_readme_setup_commands_name_files_that_exist():
     named = []
     for block in blocks:
         words = shlex.split(block.replace("&&", " "))
-        for before, word in zip(["", *words], words):
+        for before, word in zip(["", *words[:-1]], words, strict=True):
             if re.fullmatch(r"[\w./-]+\.(py|yaml)", word):
                 named.append(word)
                 assert (REPO / word).is_file(), f"README set-up names {word}, which is missing"
