@@ -85,3 +85,21 @@ def test_every_config_the_docs_name_exists():
     for doc in docs:
         for name in re.findall(r"configs/[\w.-]+\.yaml", doc.read_text()):
             assert (REPO / name).is_file(), f"{doc.name} names {name}, which is missing"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_the_docs_reaches_a_file_and_heading():
+    docs = [README, *sorted((REPO / "docs").glob("*.md"))]
+    checked = 0
+    for doc in docs:
+        for target, anchor in re.findall(r"\]\(([\w./-]+\.md)(?:#([\w-]+))?\)", doc.read_text()):
+            linked = (doc.parent / target).resolve()
+            assert linked.is_file(), f"{doc.name} links to {target}, which is missing"
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.MULTILINE)
+            assert not anchor or anchor in {_anchor(h) for h in headings}, f"{doc.name}: #{anchor}"
+            checked += 1
+    assert checked >= 7  # the README's table of docs, at least
