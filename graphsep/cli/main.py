@@ -25,7 +25,8 @@ import pandas as pd
 from graphsep import __version__
 from graphsep.errors import DEBUG_VARIABLE, EXIT_BAD_INPUT, report_errors
 from graphsep.files import WriteError
-from graphsep.molecules.build import build_dataset, ogb_master
+from graphsep.molecules.build import build_dataset
+from graphsep.molecules.build_spec import ogb_master
 from graphsep.molecules.recipes import SPLIT_RULES, TASK_TYPES, list_recipes
 from graphsep.predict.predictor import (
     DEFAULT_BATCH_SIZE,

@@ -214,9 +214,8 @@ def _next_hop(distance: Tensor, neighbours: list[tuple[Tensor, Tensor]], local: 
     num_nodes, n_max = distance.shape
     flat = distance.view(-1)  # (V * N,) flat pair u * N + j, -1 where unreachable
     far = flat.long()
-    levels = torch.argsort(flat, stable=True).split(
-        torch.bincount(far + 1).tolist()
-    )  # int16 sorts faster
+    # pairs grouped by distance, -1 first; sorting the int16 distances is faster than the long
+    levels = torch.argsort(flat, stable=True).split(torch.bincount(far + 1).tolist())
     next_hop = torch.full_like(far, NO_EDGE)
     rank = torch.zeros_like(far)  # rank of the canonical path's reading within its level
     if len(levels) > 1:
