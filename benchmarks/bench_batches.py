@@ -1,4 +1,4 @@
-"""Padding and step time of training batches on molhiv: size-bucketed, random, random in chunks.
+r"""Padding and step time of training batches on molhiv: size-bucketed, random, random in chunks.
 
     python benchmarks/bench_batches.py                       # batches of 128, model.core.dim=64
     python benchmarks/bench_batches.py --steps 20 model.core.dim=128

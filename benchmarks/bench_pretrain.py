@@ -32,7 +32,7 @@ import torch
 from common import REPO, RESULTS, SHARED_DATA, provenance
 
 from graphsep.config import load_config
-from graphsep.molecules.corpus import build_cache, cache_folder
+from graphsep.molecules.corpus_shards import build_cache, cache_folder
 from graphsep.tasks.masked_graph.heads import atom_feature_weights, reconstruction_loss
 from graphsep.tasks.masked_graph.masking import MaskSampler
 from graphsep.tasks.masked_graph.run import build_pretrain_model, load_pretrain_data

@@ -32,7 +32,7 @@ from common import (
     stamp_line,
 )
 
-from graphsep.frontends.graph.encodings import EncodedDataset
+from graphsep.frontends.graph.encoded_dataset import EncodedDataset
 from graphsep.molecules.ogb_layout import load_ogb_dataset
 
 TABLES = {

@@ -24,7 +24,8 @@ from graphsep.frontends.graph.constants import (
     PAD_DISTANCE,
     UNREACHABLE_DISTANCE,
 )
-from graphsep.frontends.graph.encodings import EncodedDataset, StructuralEncoding
+from graphsep.frontends.graph.encoded_dataset import EncodedDataset
+from graphsep.frontends.graph.encodings import StructuralEncoding
 from graphsep.training.sampler import SizeBucketBatchSampler
 
 MOLECULENET = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"

@@ -29,7 +29,8 @@ from ogb.utils import smiles2graph
 
 from graphsep.cli.main import main
 from graphsep.molecules import build as build_module
-from graphsep.molecules.build import build_dataset, ogb_master
+from graphsep.molecules.build import build_dataset
+from graphsep.molecules.build_spec import ogb_master
 from graphsep.molecules.featurize import SmilesError, featurize
 from graphsep.molecules.ogb_layout import load_ogb_dataset, load_split
 from graphsep.molecules.recipes import list_recipes, load_recipe
@@ -387,7 +388,7 @@ def test_interrupted_build_leaves_no_dataset(moleculenet, tmp_path, monkeypatch)
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(build_module, "_write_layout", crash)
+    monkeypatch.setattr(build_module, "write_layout", crash)
     with pytest.raises(KeyboardInterrupt):
         build_dataset("ogbg-molfreesolv", moleculenet, tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []

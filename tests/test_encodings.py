@@ -16,15 +16,12 @@ from ogb.utils import smiles2graph
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.utils import from_networkx
 
-from graphsep.frontends.graph import encodings
+from graphsep.frontends.graph import encoded_dataset
+from graphsep.frontends.graph import paths as graph_paths
 from graphsep.frontends.graph.constants import NO_EDGE, UNREACHABLE_DISTANCE
-from graphsep.frontends.graph.encodings import (
-    EncodedDataset,
-    StructuralEncoding,
-    encode_dataset,
-    structural_encodings,
-    trace_path_edges,
-)
+from graphsep.frontends.graph.encoded_dataset import EncodedDataset, encode_dataset
+from graphsep.frontends.graph.encodings import StructuralEncoding, structural_encodings
+from graphsep.frontends.graph.paths import trace_path_edges
 from graphsep.molecules.table import DataError
 
 MOLECULENET = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"
@@ -121,9 +118,10 @@ def test_index_ties_dense_pass_equals_the_level_pass(molecules, monkeypatch):
 
     def by_levels(distance, neighbours, local):  # every edge code 0: ties by index alone
         calls.append(len(neighbours))
-        return encodings._next_hop(distance, [(t, torch.zeros_like(t)) for t in neighbours], local)
+        zero_codes = [(t, torch.zeros_like(t)) for t in neighbours]
+        return graph_paths._next_hop(distance, zero_codes, local)
 
-    monkeypatch.setattr(encodings, "_next_hop_by_index", by_levels)
+    monkeypatch.setattr(graph_paths, "_next_hop_by_index", by_levels)
     slow = structural_encodings(molecules, canonical_paths=False)
     assert calls
     assert all(torch.equal(a.next_hop, b.next_hop) for a, b in zip(fast, slow, strict=True))
@@ -277,7 +275,7 @@ def test_encoded_dataset_caches_beside_the_processed_file(molecules, tmp_path, m
     def no_encoding(*args, **kwargs):
         raise AssertionError("the cache was not used")
 
-    monkeypatch.setattr(encodings, "encode_dataset", no_encoding)
+    monkeypatch.setattr(encoded_dataset, "encode_dataset", no_encoding)
     reloaded = EncodedDataset(dataset)
     reference = structural_encodings(molecules[:50])
     item = reloaded[7]

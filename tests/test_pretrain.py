@@ -14,7 +14,8 @@ from graphsep.config import load_config
 from graphsep.frontends.graph.batch import GraphBatch
 from graphsep.frontends.graph.collate import collate_graphs
 from graphsep.frontends.graph.frontend import graph_encoder
-from graphsep.molecules.corpus import PretrainCorpus, build_cache, cache_folder, load_corpus
+from graphsep.molecules.corpus import PretrainCorpus, load_corpus
+from graphsep.molecules.corpus_shards import build_cache, cache_folder
 from graphsep.molecules.featurize import featurize
 from graphsep.tasks.masked_graph.heads import atom_feature_weights, reconstruction_loss
 from graphsep.tasks.masked_graph.masking import MaskSampler, draw_masks, mask_generator
@@ -31,9 +32,7 @@ NO_DROPOUT = ["model.core.dropout=0", "model.core.attn_dropout=0"]
 
 
 def small_encoder(norm="sep"):
-    cfg = load_config(
-        None, [*TINY, f"model.core.norm={norm}", *NO_DROPOUT]
-    )
+    cfg = load_config(None, [*TINY, f"model.core.norm={norm}", *NO_DROPOUT])
     return graph_encoder(cfg.model.core, cfg.model.graph).eval()
 
 
@@ -145,9 +144,7 @@ def test_a_chunked_batch_reconstructs_as_the_whole_batch(norm):
     chunked = MaskSampler(0.3, 0.3, seed=1)(chunked, epoch=1, batch_index=0)
     assert len(chunked.chunks) == 3
     whole = with_masks_of(whole, chunked)
-    cfg = load_config(
-        None, [*TINY, f"model.core.norm={norm}", *NO_DROPOUT]
-    )
+    cfg = load_config(None, [*TINY, f"model.core.norm={norm}", *NO_DROPOUT])
     models = []
     for _ in range(2):
         torch.manual_seed(0)

@@ -286,7 +286,7 @@ def test_chunked_random_batches_pad_little_and_train(data_root, tmp_path):
 def test_every_shipped_config_loads_and_names_a_known_dataset(path):
     cfg = load_config(path)
     assert cfg.data.bucket_size_multiplier == 1  # random batches for the [CLS] BatchNorm
-    if cfg.task.name == "pretrain":
+    if cfg.task.name == "masked_graph":
         assert cfg.data.corpus.files
     else:
         assert cfg.data.name in ZINC_SUBSET or find_recipe(cfg.data.name) is not None

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from graphsep.molecules.build import build_dataset, ogb_master
+from graphsep.molecules.build import build_dataset
+from graphsep.molecules.build_spec import ogb_master
 from graphsep.molecules.recipes import SPLIT_RULES, TASK_TYPES, list_recipes
 
 

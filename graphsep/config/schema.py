@@ -113,11 +113,11 @@ class DataConfig:
 class TrainConfig:
     """Optimisation."""
 
-    epochs: int = 50
+    epochs: int = 50  # passes over the training data
     batch_size: int = 64  # graphs per optimizer step, over all processes under torchrun
-    eval_batch_size: int = 256
+    eval_batch_size: int = 256  # graphs per evaluation and prediction batch
     lr: float = 2e-4  # peak AdamW learning rate
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01  # AdamW's, on matrices only (not embeddings, norms, biases)
     warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 0
     grad_clip: float = 5.0  # max gradient norm; 0 disables
     max_steps: int = 0  # stop after this many optimizer steps; 0: no limit (for quick tests)
@@ -129,7 +129,7 @@ class Config:
     """A whole run."""
 
     out_dir: str = "runs/default"  # metrics.jsonl, results.json and best/ go here
-    seed: int = 0
+    seed: int = 0  # seeds weights, batch order, dropout, splits and masks
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     resume: str = "no"  # no (or false), or auto: continue from out_dir's last checkpoint
     progress: bool = True  # progress bars where the output is a terminal; false: none at all

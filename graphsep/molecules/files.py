@@ -6,7 +6,7 @@ A dataset folder may come from someone else, and PyG and OGB trust it further th
 unpickles its raw ``.pickle`` files as they are; any of them runs the code a crafted file holds.
 They also write processed files in place, so a run killed while processing leaves a truncated
 file that every later run trips on. :func:`dataset_files` closes both while a dataset is opened,
-and graphsep's own cache (:class:`~graphsep.frontends.graph.encodings.EncodedDataset`) uses
+and graphsep's own cache (:class:`~graphsep.frontends.graph.encoded_dataset.EncodedDataset`) uses
 :func:`load_tensors` and :func:`save_atomic` directly.
 """
 

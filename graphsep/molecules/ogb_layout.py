@@ -18,14 +18,10 @@ import pandas as pd
 from ogb.graphproppred import PygGraphPropPredDataset
 from torch import Tensor
 
-from graphsep.molecules.build import (
-    META_FILE,
-    RELEASE_FILE,
-    build_dataset,
-    dataset_dir_name,
-    ogb_master,
-)
+from graphsep.molecules.build import build_dataset
+from graphsep.molecules.build_spec import dataset_dir_name, ogb_master
 from graphsep.molecules.files import check_data_root, dataset_files
+from graphsep.molecules.ogb_writer import META_FILE, RELEASE_FILE
 from graphsep.molecules.split import SPLITS, min_split_rows
 from graphsep.molecules.table import DataError
 

@@ -1,7 +1,7 @@
 """Size-bucketed batches: molecules of similar size together, so that batches pad little.
 
-Random HIV batches of 64 pad to ~76 atoms, size-bucketed ones to ~26 (``../shared/DESIGN.md``):
-the dense transformer's step time follows the padded size.
+A random batch pads to its largest molecule, a size-bucketed one to about its typical size
+(``docs/results.md``): the dense transformer's step time follows the padded size.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from torch.utils.data import Sampler
 
 EVAL_PADDED_TOKENS = 64
 """Evaluation and prediction batches hold ``batch_size`` graphs padded to up to 64 tokens
-([CLS] + 63 atoms) and fewer larger ones: padded pairs stay under ``batch_size * 64**2``. A SIDER
-split padded whole to its 492-atom molecule took ~10 GB."""
+([CLS] + 63 atoms) and fewer larger ones: padded pairs stay under ``batch_size * 64**2``, where a
+split padded whole to its largest molecule (hundreds of atoms in SIDER) takes gigabytes."""
 
 
 @runtime_checkable

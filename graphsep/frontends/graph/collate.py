@@ -17,7 +17,8 @@ from torch_geometric.data import Data
 
 from graphsep.frontends.graph.batch import GraphBatch, GraphChunk
 from graphsep.frontends.graph.constants import CLS_DISTANCE, NO_EDGE, PAD_DISTANCE
-from graphsep.frontends.graph.encodings import structural_encodings, trace_path_edges
+from graphsep.frontends.graph.encodings import structural_encodings
+from graphsep.frontends.graph.paths import trace_path_edges
 
 
 def collate_chunk(
@@ -27,8 +28,9 @@ def collate_chunk(
 
     Graphs carry ``degree``, ``distance`` and ``next_hop`` from
     :class:`~graphsep.frontends.graph.encodings.StructuralEncoding` or
-    :class:`~graphsep.frontends.graph.encodings.EncodedDataset`; graphs that lack them get them
-    computed here. Features may be long (OGB categorical) or float; ``edge_attr`` may be absent.
+    :class:`~graphsep.frontends.graph.encoded_dataset.EncodedDataset`; graphs that lack them get
+    them computed here. Features may be long (OGB categorical) or float; ``edge_attr`` may be
+    absent.
 
     Args:
         graphs (Sequence[Data]): ``B >= 1`` graphs with ``x (n, F)`` and ``edge_index (2, E)``,
@@ -71,8 +73,8 @@ def collate_graphs(
     """Collate graphs into one batch of ``chunks`` chunks, each padded alone.
 
     With one chunk the graphs keep their order. With more they are sorted by size and cut into
-    near-equal chunks: on random HIV batches of 128 this pads to 33 slots with 8 chunks and 30
-    with 16, against 92 as one tensor and 29 for size-bucketed batches (``docs/results.md``).
+    near-equal chunks, so that a random batch pads almost as little as a size-bucketed one
+    (``docs/results.md``).
 
     Args:
         graphs (Sequence[Data]): ``B >= 1`` graphs, as for :func:`collate_chunk`, optionally

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from graphsep.config import Config
 from graphsep.frontends.graph.checks import feature_problems
 from graphsep.frontends.graph.collate import GraphCollator
-from graphsep.frontends.graph.encodings import EncodedDataset
+from graphsep.frontends.graph.encoded_dataset import EncodedDataset
 from graphsep.molecules.ogb_layout import load_ogb_dataset, load_split
 from graphsep.molecules.table import DataError
 from graphsep.molecules.zinc import ZINC_SUBSET, load_zinc
