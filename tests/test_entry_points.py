@@ -35,7 +35,7 @@ def test_an_interrupted_run_says_its_checkpoint_is_intact(monkeypatch, capsys, e
     def interrupt(cfg):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(graphsep.cli.train, "finetune", interrupt)
+    monkeypatch.setattr(graphsep.cli.train, "run_task", interrupt)
     argv = ["--config", QUICKSTART]
     assert (train.main(argv) if entry == "train.py" else main(["train", *argv])) == 130
     assert capsys.readouterr().err == (
