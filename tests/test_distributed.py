@@ -160,7 +160,9 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data_root, tm
 
 
 def test_ctrl_c_stops_with_the_last_checkpoint_intact(data_root, tmp_path):
-    extra = ("train.epochs=2", "train.batch_size=128", "train.checkpoint_every=2")
+    # batches of 32: about 100 steps, so a run cannot end before this test sees step 2's
+    # checkpoint, even on a loaded machine
+    extra = ("train.epochs=2", "train.batch_size=32", "train.checkpoint_every=2")
     out_dir = tmp_path / "run"
     command = train_cmd(data_root, out_dir, *extra)
     proc = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
@@ -169,9 +171,11 @@ def test_ctrl_c_stops_with_the_last_checkpoint_intact(data_root, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not meta.exists():
         time.sleep(0.02)
+    step = json.loads(meta.read_text())["progress"]["step"] if meta.exists() else None
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "the last good checkpoint is intact" in stderr
+    assert proc.returncode == 130, f"signalled at step {step}; exit {proc.returncode}: {stderr}"
+    assert "the last good checkpoint is intact" in stderr
     assert load_checkpoint(out_dir / "last").meta["progress"]["step"] > 0
     resumed = subprocess.run(train_cmd(data_root, out_dir, *extra, "resume=auto"), cwd=REPO,
                              env=ENV, capture_output=True, text=True)  # fmt: skip
