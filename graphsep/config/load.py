@@ -176,6 +176,23 @@ def _check_image_model(cfg: ModelConfig, mae: MaeConfig) -> None:
         )
 
 
+def _check_text(cfg: Config) -> None:
+    """Check the text settings that span keys, and that a table is given."""
+    mlm, text = cfg.task.mlm, cfg.data.text
+    if mlm.mask_share + mlm.random_share > 1:
+        raise ConfigError(
+            f"task.mlm.mask_share ({mlm.mask_share:g}) + task.mlm.random_share "
+            f"({mlm.random_share:g}) must be at most 1"
+        )
+    if text.valid_fraction + text.test_fraction >= 1:
+        raise ConfigError(
+            f"data.text.valid_fraction ({text.valid_fraction:g}) + data.text.test_fraction "
+            f"({text.test_fraction:g}) must leave some rows for training"
+        )
+    if not text.path:
+        raise ConfigError("data.text.path: give the labelled table, e.g. as configs/imdb_*.yaml do")
+
+
 def _check_run(cfg: Config) -> None:
     """Check what a run needs beyond a model: a task for its front end, and its data."""
     frontends = TASK_FRONTENDS[cfg.task.name]
@@ -184,6 +201,8 @@ def _check_run(cfg: Config) -> None:
             f"task.name={cfg.task.name} needs model.frontend={' or '.join(frontends)}, not "
             f"{cfg.model.frontend}"
         )
+    if cfg.model.frontend == "text":
+        _check_text(cfg)
     if cfg.model.frontend == "image" and not (cfg.data.images.train and cfg.data.images.test):
         raise ConfigError(
             "data.images.train, data.images.test: give the image files, e.g. as "

@@ -20,18 +20,21 @@ from graphsep.core.config import CoreConfig
 from graphsep.core.norm import CLS_NORM_KINDS, NORM_KINDS
 from graphsep.frontends.graph.config import EDGE_KINDS, NODE_KINDS, GraphConfig
 from graphsep.frontends.image.config import POSITION_KINDS, ImageConfig
+from graphsep.frontends.text.config import TextConfig
 from graphsep.tasks.classify.config import PROBE_NORMS, ClassifyConfig
 from graphsep.tasks.mae.config import MaeConfig
 from graphsep.tasks.masked_graph.config import MaskedGraphConfig
+from graphsep.tasks.mlm.config import MlmConfig
 from graphsep.tasks.property.config import PropertyConfig
 
-FRONTENDS = ("graph", "image")
+FRONTENDS = ("graph", "image", "text")
 """The values of ``model.frontend``."""
 TASK_FRONTENDS = {
     "property": ("graph",),
     "masked_graph": ("graph",),
     "mae": ("image",),
-    "classify": ("image",),
+    "mlm": ("text",),
+    "classify": ("image", "text"),
 }
 """The values of ``task.name`` and the front ends each one trains."""
 TASKS = tuple(TASK_FRONTENDS)
@@ -41,10 +44,11 @@ TASKS = tuple(TASK_FRONTENDS)
 class ModelConfig:
     """The encoder: the core, the front end that feeds it, and where its weights start."""
 
-    frontend: str = "graph"  # graph (molecules, any PyG graph) or image
+    frontend: str = "graph"  # graph (molecules, any PyG graph), image or text
     core: CoreConfig = field(default_factory=CoreConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     init_from: str | None = None  # a graphsep checkpoint folder to start the encoder from
 
 
@@ -53,11 +57,12 @@ class TaskConfig:
     """What is trained: the loss of a batch, its heads and its evaluation."""
 
     # property: a molecule dataset's labels; masked_graph: masked atoms and bonds; mae: masked
-    # image patches; classify: image classes
+    # image patches; mlm: masked words; classify: image or text classes
     name: str = "property"
     property: PropertyConfig = field(default_factory=PropertyConfig)
     masked_graph: MaskedGraphConfig = field(default_factory=MaskedGraphConfig)
     mae: MaeConfig = field(default_factory=MaeConfig)
+    mlm: MlmConfig = field(default_factory=MlmConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
 
 
@@ -92,6 +97,19 @@ class ImageDataConfig:
 
 
 @dataclass
+class TextDataConfig:
+    """The labelled table of ``model.frontend=text``: any csv/tsv, optionally compressed."""
+
+    path: str | None = None  # the table; split into train, valid and test by split_seed
+    text_column: str = "text"
+    label_column: str = "label"  # labels are strings mapped to classes; the map is checkpointed
+    valid_fraction: float = 0.1  # of each class, for validation
+    test_fraction: float = 0.1  # of each class, for the test split
+    split_seed: int = 0  # the split's own seed: every run (any seed) sees the same split
+    tokenizer_dir: str = "data/tokenizers"  # WordPiece tokenizers, one per table and vocabulary
+
+
+@dataclass
 class DataConfig:
     """Which dataset, where it lives, and how its batches are formed."""
 
@@ -107,6 +125,7 @@ class DataConfig:
     batch_chunks: int = 4
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     images: ImageDataConfig = field(default_factory=ImageDataConfig)
+    text: TextDataConfig = field(default_factory=TextDataConfig)
 
 
 @dataclass
@@ -175,6 +194,14 @@ RANGES: dict[str, Range] = {
     "task.mae.decoder_depth": AT_LEAST_1,
     "task.mae.decoder_heads": AT_LEAST_1,
     "task.classify.head_dropout": PROBABILITY,
+    "model.text.vocab_size": Range(100, 2**20),
+    "model.text.max_length": Range(3, 2**15),
+    "task.mlm.select_rate": OPEN_FRACTION,
+    "task.mlm.mask_share": Range(0, 1),
+    "task.mlm.random_share": Range(0, 1),
+    "data.text.valid_fraction": OPEN_FRACTION,
+    "data.text.test_fraction": OPEN_FRACTION,
+    "data.text.split_seed": Range(0, 2**32 - 1),
     "data.images.valid_fraction": OPEN_FRACTION,
     "data.images.crop_padding": AT_LEAST_0,
     "task.masked_graph.atom_mask_rate": OPEN_FRACTION,

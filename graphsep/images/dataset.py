@@ -1,4 +1,4 @@
-"""An image split as a torch ``Dataset``, and a seeded stratified validation split."""
+"""An image split as a torch ``Dataset``."""
 
 from __future__ import annotations
 
@@ -33,21 +33,3 @@ class ImageDataset(Dataset):
         """Mean and standard deviation of the pixels scaled to ``[0, 1]`` (for normalizing)."""
         pixels = self.images.double() / 255
         return float(pixels.mean()), float(pixels.std())
-
-
-def stratified_split(
-    labels: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Carve ``fraction`` of each class out of ``labels``' rows, seeded.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: the kept rows and the carved rows, each sorted.
-    """
-    rng = np.random.default_rng(seed)
-    carved = []
-    for label in np.unique(labels):
-        rows = np.flatnonzero(labels == label)
-        take = int(round(fraction * len(rows)))
-        carved.append(rng.permutation(rows)[:take])
-    held = np.sort(np.concatenate(carved))
-    return np.setdiff1d(np.arange(len(labels)), held), held

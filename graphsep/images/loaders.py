@@ -12,9 +12,10 @@ from torch.utils.data import DataLoader
 
 from graphsep.config import Config
 from graphsep.frontends.image.collate import ImageCollator
-from graphsep.images.dataset import ImageDataset, stratified_split
+from graphsep.images.dataset import ImageDataset
 from graphsep.images.errors import ImageDataError
 from graphsep.images.sources import ImageSplit, load_split
+from graphsep.splits import stratified_split
 from graphsep.training.distributed import DistContext, per_rank_batch_size
 from graphsep.training.sampler import SizeBucketBatchSampler
 
@@ -41,6 +42,14 @@ class ImageData:
     num_classes: int
     fingerprint: dict[str, Any]
     pixels: dict[str, float]
+
+    def meta(self) -> dict[str, Any]:
+        """Return what a checkpoint keeps to score new images: classes, pixel scaling."""
+        return {"num_classes": self.num_classes, "pixels": self.pixels}
+
+    def files(self) -> dict[str, str]:
+        """Return the files a checkpoint keeps beside the weights: none for images."""
+        return {}
 
 
 def _check_fits(split: ImageSplit, cfg: Config, where: str) -> None:

@@ -9,12 +9,14 @@ from graphsep.config import Config
 from graphsep.tasks.classify.run import classify
 from graphsep.tasks.mae.run import mae
 from graphsep.tasks.masked_graph.run import pretrain
+from graphsep.tasks.mlm.run import mlm
 from graphsep.tasks.property.run import finetune
 
 RUNS: dict[str, Callable[[Config], dict[str, Any]]] = {
     "property": finetune,
     "masked_graph": pretrain,
     "mae": mae,
+    "mlm": mlm,
     "classify": classify,
 }
 """One entry per value of ``task.name`` (:data:`graphsep.config.schema.TASK_FRONTENDS`)."""

@@ -70,6 +70,7 @@ def save_checkpoint(
     meta: dict[str, Any],
     train_state: dict[str, Any] | None = None,
     keep_previous: bool = False,
+    files: dict[str, str] | None = None,
 ) -> Path:
     """Write a checkpoint folder atomically (temporary folder, fsync, rename).
 
@@ -85,6 +86,8 @@ def save_checkpoint(
             loads with ``weights_only=True``).
         keep_previous (bool, optional): keep the replaced folder as ``<path>.prev``, the
             fallback when the newest one turns out corrupt. (default: ``False``)
+        files (dict[str, str], optional): further text files by name, e.g. a text model's
+            ``tokenizer.json``. (default: None)
 
     Returns:
         Path: ``path``.
@@ -106,13 +109,15 @@ def save_checkpoint(
         header = {"format": FORMAT, "format_version": FORMAT_VERSION}
         full_meta = {**header, "graphsep_version": graphsep.__version__, **meta}
         (tmp / META_FILE).write_text(json.dumps(full_meta, indent=2))
-        files = [WEIGHTS_FILE, META_FILE]
+        for name, text in (files or {}).items():
+            (tmp / name).write_text(text)
+        written = [WEIGHTS_FILE, META_FILE, *(files or {})]
         if train_state is not None:
             buffer = io.BytesIO()
             torch.save(train_state, buffer)
             (tmp / TRAIN_STATE_FILE).write_bytes(buffer.getvalue())
-            files.append(TRAIN_STATE_FILE)
-        for name in files:
+            written.append(TRAIN_STATE_FILE)
+        for name in written:
             fsync(tmp / name)
         publish(tmp, path, previous_path(path) if keep_previous else None)
     return path

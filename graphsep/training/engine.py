@@ -191,6 +191,10 @@ class TrainingRun:
             FINGERPRINT_KEY: self.data_fingerprint(), **extra,
         }  # fmt: skip
 
+    def checkpoint_files(self) -> dict[str, str]:
+        """Return further text files every checkpoint holds, by name (none by default)."""
+        return {}
+
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return ``results.json``'s content from the best row and all ``metrics.jsonl`` rows."""
         return {
@@ -273,7 +277,7 @@ class TrainingRun:
             }
             save_checkpoint(
                 self.out_dir / "last", self.model.state_dict(), self.meta(progress=progress),
-                train_state=train_state, keep_previous=True,
+                train_state=train_state, keep_previous=True, files=self.checkpoint_files(),
             )  # fmt: skip
         barrier(self.ctx)
 
@@ -327,7 +331,9 @@ class TrainingRun:
         if self.is_better(evaluation.monitored, self.progress.best_value):
             self.progress.best_value, self.progress.best_epoch = evaluation.monitored, epoch
             meta = self.meta(epoch=epoch, scores=evaluation.scores)
-            save_checkpoint(self.out_dir / "best", self.model.state_dict(), meta)
+            save_checkpoint(
+                self.out_dir / "best", self.model.state_dict(), meta, files=self.checkpoint_files()
+            )
 
     def fit(self) -> dict[str, Any]:
         """Train to the end; return ``results.json``'s content (main rank) or ``{}``."""

@@ -1,4 +1,4 @@
-"""The classifier of a run: the image encoder with a linear head on [CLS], or a linear probe."""
+"""The classifier of a run: an image or text encoder with a linear head on [CLS], or a probe."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from torch import nn
 
 from graphsep.config import Config
 from graphsep.core.heads import ClsPredictor, LinearHead
-from graphsep.frontends.image.frontend import image_encoder
+from graphsep.frontends.build import build_encoder
 
 
 class LinearProbe(ClsPredictor):
@@ -34,7 +34,7 @@ def build_classifier(cfg: Config, num_classes: int) -> ClsPredictor:
     ``task.classify.probe_norm`` before it, as MAE's linear probe.
     """
     settings = cfg.task.classify
-    encoder = image_encoder(cfg.model.core, cfg.model.image)
+    encoder = build_encoder(cfg.model)
     norm = settings.probe and settings.probe_norm == "batchnorm"
     head = LinearHead(encoder.dim, num_classes, norm=norm, dropout=settings.head_dropout)
     return (LinearProbe if settings.probe else ClsPredictor)(encoder, head)

@@ -1,8 +1,9 @@
-"""Classification of images from [CLS]: finetuning or a linear probe, scored by top-1 accuracy.
+"""Classification from [CLS]: finetuning or a linear probe, scored by top-1 accuracy.
 
-Runs on the shared engine (:mod:`graphsep.training.engine`): one process or many under
-``torchrun``, resumable exactly from the ``last`` checkpoint; ``model.init_from`` starts the
-encoder from an MAE checkpoint.
+Images or texts (``model.frontend``). Runs on the shared engine
+(:mod:`graphsep.training.engine`): one process or many under ``torchrun``, resumable exactly
+from the ``last`` checkpoint; ``model.init_from`` starts the encoder from an MAE or MLM
+checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from graphsep.config import Config
 from graphsep.core.heads import ClsPredictor
 from graphsep.images.loaders import ImageData, load_image_data
 from graphsep.tasks.classify.model import build_classifier
+from graphsep.text.loaders import TextData, load_text_data
 from graphsep.training.checkpoint import load_weights
 from graphsep.training.distributed import gather_from_ranks, init_distributed, shutdown
 from graphsep.training.engine import Evaluation, TrainingRun
@@ -33,12 +35,12 @@ def correct_and_total(model: ClsPredictor, loader: DataLoader, device: torch.dev
     for batch in loader:
         batch = batch.to(device)
         predicted = model(batch).argmax(dim=-1)
-        counts += [int((predicted == batch.y).sum()), batch.num_images]
+        counts += [int((predicted == batch.y).sum()), len(batch.y)]
     return counts
 
 
 class ClassifyRun(TrainingRun):
-    """Image classification: a linear head on [CLS], the encoder trained or frozen.
+    """Classification: a linear head on [CLS], the encoder trained or frozen.
 
     Args:
         cfg (Config): the run's config (``task.name=classify``).
@@ -53,11 +55,12 @@ class ClassifyRun(TrainingRun):
         return self.cfg.task.classify.probe
 
     def build(self) -> tuple[nn.Module, DataLoader]:
-        """Check ``model.init_from`` first, then load the images and build the classifier."""
+        """Check ``model.init_from`` first, then load the data and build the classifier."""
         cfg = self.cfg
         init_from = cfg.model.init_from and not self.resuming
         encoder_state = load_encoder_state(cfg.model.init_from, cfg.model) if init_from else None
-        self.data: ImageData = load_image_data(cfg, self.ctx)
+        load = load_text_data if cfg.model.frontend == "text" else load_image_data
+        self.data: ImageData | TextData = load(cfg, self.ctx)
         model = build_classifier(cfg, self.data.num_classes)
         if encoder_state is not None:
             load_weights(model.encoder, encoder_state, f"model.init_from={cfg.model.init_from}")
@@ -92,8 +95,12 @@ class ClassifyRun(TrainingRun):
         return best is None or value > best
 
     def meta(self, **extra: Any) -> dict[str, Any]:
-        """Config, classes and pixel scaling: enough to rebuild the classifier and score."""
-        return super().meta(num_classes=self.data.num_classes, pixels=self.data.pixels, **extra)
+        """Config, classes and the data's scaling: enough to rebuild the classifier and score."""
+        return super().meta(**self.data.meta(), **extra)
+
+    def checkpoint_files(self) -> dict[str, str]:
+        """Return the tokenizer of a text model; nothing for images."""
+        return self.data.files()
 
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return the best-valid epoch's valid and test accuracy with the run's bookkeeping."""
@@ -104,7 +111,7 @@ class ClassifyRun(TrainingRun):
 
 
 def classify(cfg: Config) -> dict[str, Any]:
-    """Train and evaluate an image classifier; return ``results.json``'s content (rank 0)."""
+    """Train and evaluate a classifier; return ``results.json``'s content (rank 0)."""
     ctx = init_distributed(cfg.device)
     try:
         return ClassifyRun(cfg, ctx).fit()

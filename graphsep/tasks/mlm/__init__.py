@@ -1,0 +1,1 @@
+"""Masked-language-model pretraining of the text encoder (BERT's recipe)."""

@@ -1,0 +1,145 @@
+"""The text data of a run: a labelled table, its fixed split, its tokenizer, three loaders."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch.utils.data import DataLoader, Dataset
+
+from graphsep.config import Config
+from graphsep.frontends.text.collate import TextCollator
+from graphsep.splits import stratified_split
+from graphsep.text.table import read_labelled_texts
+from graphsep.text.tokenizer import cached_tokenizer
+from graphsep.training.distributed import DistContext, per_rank_batch_size
+from graphsep.training.sampler import SizeBucketBatchSampler
+
+SPLITS = ("train", "valid", "test")
+TOKENIZER_FILE = "tokenizer.json"
+"""The tokenizer's file inside every checkpoint of a text model."""
+
+
+class TokenizedTexts(Dataset):
+    """``(token ids, class index)`` pairs of some rows of a table.
+
+    Args:
+        ids (list[list[int]]): every row's token ids.
+        labels (np.ndarray): every row's class index.
+        rows (np.ndarray): the rows this dataset holds.
+    """
+
+    def __init__(self, ids: list[list[int]], labels: np.ndarray, rows: np.ndarray) -> None:
+        self.ids = [ids[i] for i in rows]
+        self.labels = labels[rows].tolist()
+        self.sizes = torch.tensor([len(t) for t in self.ids])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int]:
+        return self.ids[i], self.labels[i]
+
+
+@dataclass
+class TextData:
+    """Loaders of the three splits, the tokenizer, and what the model must know of them.
+
+    Args:
+        train (DataLoader): shuffled batches, padded as length-sorted chunks.
+        valid (DataLoader): length-sorted batches (this rank's share).
+        test (DataLoader): length-sorted batches (this rank's share).
+        tokenizer (Tokenizer): trained on the training split, truncating to
+            ``model.text.max_length``.
+        classes (list[str]): the label of each class index.
+        fingerprint (dict[str, Any]): a sha256 of the texts, labels and split; split sizes.
+    """
+
+    train: DataLoader
+    valid: DataLoader
+    test: DataLoader
+    tokenizer: Tokenizer
+    classes: list[str]
+    fingerprint: dict[str, Any]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    def meta(self) -> dict[str, Any]:
+        """Return what a checkpoint keeps to score new texts: the label of each class."""
+        return {"num_classes": self.num_classes, "classes": self.classes}
+
+    def files(self) -> dict[str, str]:
+        """Return the files a checkpoint keeps beside the weights: the tokenizer."""
+        return {TOKENIZER_FILE: self.tokenizer.to_str()}
+
+
+def split_rows(
+    labels: np.ndarray, valid_fraction: float, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Stratified train, valid and test rows, from ``seed`` alone (not the run's seed)."""
+    rest, test = stratified_split(labels, test_fraction, seed)
+    kept, valid = stratified_split(labels[rest], valid_fraction / (1 - test_fraction), seed + 1)
+    return {"train": rest[kept], "valid": rest[valid], "test": test}
+
+
+def _loader(
+    dataset: TokenizedTexts, batch_size: int, shuffle: bool, chunks: int, cfg: Config,
+    ctx: DistContext,
+) -> DataLoader:  # fmt: skip
+    sampler = SizeBucketBatchSampler(
+        dataset.sizes, batch_size, shuffle=shuffle, seed=cfg.seed,
+        bucket_size_multiplier=cfg.data.bucket_size_multiplier, even_shards=shuffle,
+        num_replicas=ctx.world_size, rank=ctx.rank,
+    )  # fmt: skip
+    return DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=TextCollator(chunks),
+        num_workers=cfg.data.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
+    )  # fmt: skip
+
+
+def load_text_data(cfg: Config, ctx: DistContext | None = None) -> TextData:
+    """Read ``data.text``'s table, split it, train or reuse its tokenizer, build the loaders.
+
+    The tokenizer learns from the training split only, so no valid or test text shapes it.
+
+    Raises:
+        DataError: what :func:`~graphsep.text.table.read_labelled_texts` refuses.
+    """
+    ctx = ctx or DistContext(0, 1, torch.device("cpu"))
+    spec = cfg.data.text
+    table = read_labelled_texts(spec.path, spec.text_column, spec.label_column)
+    rows = split_rows(table.labels, spec.valid_fraction, spec.test_fraction, spec.split_seed)
+    tokenizer, _ = cached_tokenizer(
+        [table.texts[i] for i in rows["train"]], cfg.model.text.vocab_size, spec.tokenizer_dir,
+        spec.path,
+    )  # fmt: skip
+    tokenizer.enable_truncation(cfg.model.text.max_length)
+    ids = [encoding.ids for encoding in tokenizer.encode_batch(table.texts)]
+    sets = {name: TokenizedTexts(ids, table.labels, rows[name]) for name in SPLITS}
+    digest = hashlib.sha256(tokenizer.to_str().encode())
+    for text in table.texts:
+        digest.update(text.encode("utf-8", "surrogateescape") + b"\0")
+    for name in SPLITS:
+        digest.update(rows[name].tobytes())
+    digest.update(table.labels.tobytes())
+    eval_bs = cfg.train.eval_batch_size
+    return TextData(
+        train=_loader(sets["train"], per_rank_batch_size(cfg.train.batch_size, ctx), True,
+                      cfg.data.batch_chunks, cfg, ctx),  # fmt: skip
+        valid=_loader(sets["valid"], eval_bs, False, 1, cfg, ctx),
+        test=_loader(sets["test"], eval_bs, False, 1, cfg, ctx),
+        tokenizer=tokenizer,
+        classes=table.classes,
+        fingerprint={
+            "sha256": digest.hexdigest(),
+            "split_sizes": {name: len(sets[name]) for name in SPLITS},
+            "empty_texts_skipped": table.empty,
+        },
+    )
