@@ -261,11 +261,11 @@ def test_predict_and_embed_images_from_a_checkpoint(classifier, fmnist_slice, tm
     graph_checkpoint = REPO / "tests" / "fixtures" / "checkpoint_v1"
     assert graphsep(["predict", "--checkpoint", str(graph_checkpoint), "--images",
                      test_file]) == 2  # fmt: skip
-    assert "a 'property' checkpoint of a graph model; --images needs an image model" in (
+    assert "a 'property' checkpoint of the graph front end; --images needs an image model" in (
         capsys.readouterr().err
     )
     assert graphsep(["predict", "--checkpoint", str(classifier / "best"), "--smiles", "CCO"]) == 2
-    assert "a 'classify' checkpoint of an image model: score images with --images" in (
+    assert "a 'classify' checkpoint of the image front end; scoring SMILES needs" in (
         capsys.readouterr().err
     )
     rgb = tmp_path / "rgb.npy"

@@ -189,3 +189,41 @@ def test_a_bad_table_is_named(tmp_path):
     numbers.write_text("text,label\na,10\nb,2\nc,1\n")
     assert read_labelled_texts(numbers, "text", "label").classes == ["1", "2", "10"]
     assert np.array_equal(read_labelled_texts(numbers, "text", "label").labels, [2, 1, 0])
+
+
+@needs_data
+def test_predict_and_embed_texts_from_a_checkpoint(imdb_slice, tmp_path, capsys):
+    from graphsep.cli.main import main as graphsep
+
+    run = tmp_path / "run"
+    assert train.main(["--config", "configs/imdb_finetune_quick.yaml", *imdb_slice, *TINY,
+                       "train.epochs=1", "train.max_steps=10", f"out_dir={run}"]) == 0  # fmt: skip
+    best = run / "best"
+    reviews = tmp_path / "reviews.csv"
+    pd.DataFrame({"id": [7, 8, 9], "text": ["A wonderful, moving film.", "  ", "Dull."]}).to_csv(
+        reviews, index=False
+    )
+    out = tmp_path / "scores.csv"
+    capsys.readouterr()
+    assert graphsep(["predict", "--checkpoint", str(best), "--texts", str(reviews),
+                     "--output", str(out)]) == 0  # fmt: skip
+    assert "row 3 of" in capsys.readouterr().err
+    scores = pd.read_csv(out, keep_default_na=False)
+    assert scores["id"].tolist() == [7, 8, 9]  # every row kept, in order
+    assert scores["error"].tolist() == ["", "empty text", ""]
+    assert [c for c in scores.columns if c.startswith("p_")] == ["p_0", "p_1"]
+    np.testing.assert_allclose(scores.loc[[0, 2], ["p_0", "p_1"]].to_numpy(float).sum(1), 1,
+                               atol=1e-5)  # fmt: skip
+    assert graphsep(["embed", "--checkpoint", str(best), "--texts", str(reviews),
+                     "--output", str(tmp_path / "emb.npy")]) == 0  # fmt: skip
+    vectors = np.load(tmp_path / "emb.npy")
+    assert vectors.shape == (3, 32) and np.isnan(vectors[1]).all() and np.isfinite(vectors[0]).all()
+    capsys.readouterr()
+    graph = REPO / "tests" / "fixtures" / "checkpoint_v1"
+    assert graphsep(["predict", "--checkpoint", str(graph), "--texts", str(reviews)]) == 2
+    assert "of the graph front end; --texts needs a text model" in capsys.readouterr().err
+    assert graphsep(["predict", "--checkpoint", str(best), "--smiles", "CCO"]) == 2
+    assert "of the text front end; scoring SMILES needs" in capsys.readouterr().err
+    (best / "tokenizer.json").unlink()
+    assert graphsep(["predict", "--checkpoint", str(best), "--texts", str(reviews)]) == 2
+    assert "tokenizer.json: missing" in capsys.readouterr().err

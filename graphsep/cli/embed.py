@@ -27,6 +27,7 @@ from graphsep.cli.scoring import (
     smiles_argument,
     smiles_table,
 )
+from graphsep.cli.texts import embed_texts
 from graphsep.predict.embeddings import (
     check_embedding_output,
     embed_table,
@@ -47,6 +48,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     check_embedding_output(args.output)  # before the model loads
     if args.images:
         return embed_images(args)
+    if args.texts:
+        return embed_texts(args)
     predictor = load_predictor(args)
     if args.smiles:
         summary = write_embeddings(

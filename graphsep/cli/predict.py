@@ -24,6 +24,7 @@ from graphsep.cli.scoring import (
     smiles_argument,
     smiles_table,
 )
+from graphsep.cli.texts import predict_texts
 from graphsep.files import WriteError
 from graphsep.predict.tables import predict_table, write_predictions
 
@@ -39,6 +40,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """
     if args.images:
         return predict_images(args)
+    if args.texts:
+        return predict_texts(args)
     predictor = load_predictor(args)
     try:
         if args.smiles:

@@ -45,7 +45,7 @@ def positive_int(text: str) -> int:
 
 
 def add_source_options(parser: argparse.ArgumentParser, verb: str) -> None:
-    """Add ``--checkpoint`` and what to read: ``--input``, ``--smiles`` or ``--images``.
+    """Add ``--checkpoint`` and what to read: ``--input``, ``--smiles``, ``--texts``, ``--images``.
 
     Args:
         parser (argparse.ArgumentParser): the command's parser.
@@ -62,6 +62,13 @@ def add_source_options(parser: argparse.ArgumentParser, verb: str) -> None:
         "--smiles", nargs="+", action="extend", metavar="S",
         help=f"SMILES to {verb}; repeatable, errors name them --smiles #1, #2, ...",
     )  # fmt: skip
+    source.add_argument(
+        "--texts",
+        help=f"a csv/tsv of texts to {verb} with a text checkpoint (column: --text-column)",
+    )
+    parser.add_argument(
+        "--text-column", default="text", help="text column of --texts (default: text)"
+    )
     source.add_argument(
         "--images",
         help=f"images to {verb} with an image checkpoint: an IDX file, .npy, .npz or a folder "

@@ -18,6 +18,8 @@ from graphsep.config import Config, config_from_dict
 from graphsep.frontends.image.collate import ImageCollator
 from graphsep.frontends.image.frontend import image_encoder
 from graphsep.images.errors import ImageDataError
+from graphsep.predict.encoder_only import EncoderOnly
+from graphsep.predict.routes import frontend_of, wrong_source
 from graphsep.tasks.classify.model import build_classifier
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 from graphsep.training.runtime import resolve_device
@@ -59,11 +61,10 @@ class ImagePredictor:
         ckpt = load_checkpoint(path)
         meta_file = ckpt.path / "meta.json"
         kind = ckpt.meta.get("kind", "unknown")
-        if kind not in IMAGE_KINDS:
-            raise CheckpointError(
-                f"{meta_file}: a {kind!r} checkpoint of a graph model; --images needs an image "
-                f"model ({' or '.join(IMAGE_KINDS)}); score SMILES with --input or --smiles"
-            )
+        if kind not in IMAGE_KINDS or frontend_of(ckpt.meta) != "image":
+            raise CheckpointError(wrong_source(
+                ckpt.meta, str(meta_file), "--images needs an image model (classify or mae)"
+            ))  # fmt: skip
         try:
             saved = ckpt.meta["config"]
             cfg = config_from_dict({"model": saved["model"], "task": saved["task"]},
@@ -72,7 +73,7 @@ class ImagePredictor:
             collate = ImageCollator(float(pixels["mean"]), float(pixels["std"]))
             model = (
                 build_classifier(cfg, int(ckpt.meta["num_classes"])) if kind == "classify"
-                else _EncoderOnly(image_encoder(cfg.model.core, cfg.model.image))
+                else EncoderOnly(image_encoder(cfg.model.core, cfg.model.image))
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{meta_file}: missing or malformed entry {err}") from err
@@ -125,11 +126,3 @@ class ImagePredictor:
         """Return the [CLS] embedding ``(N, D)`` float32 of each image."""
         self._check(images, where)
         return self._outputs(images, embed=True)
-
-
-class _EncoderOnly(nn.Module):
-    """An MAE checkpoint's encoder, under the name ``encoder`` its weights carry."""
-
-    def __init__(self, encoder: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder

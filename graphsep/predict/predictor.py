@@ -43,7 +43,7 @@ from graphsep.molecules.featurize import (
     featurize_chunks,
     unsanitized_message,
 )
-from graphsep.predict.images import IMAGE_KINDS
+from graphsep.predict.routes import frontend_of, wrong_source
 from graphsep.predict.scored import Scored, append_scores, score_columns
 from graphsep.tasks.property.model import build_predictor
 from graphsep.tasks.property.spec import TaskSpec
@@ -169,13 +169,10 @@ class Predictor:
         """
         ckpt = load_checkpoint(path)
         meta_file = ckpt.path / "meta.json"
-        kind = ckpt.meta.get("kind", "unknown")
-        if kind != "property":
-            hint = " of an image model: score images with --images" if kind in IMAGE_KINDS else ""
-            raise CheckpointError(
-                f"{meta_file}: a {kind!r} checkpoint{hint}; scoring SMILES needs a finetuned "
-                "property model (kind 'property', as graphsep train writes to <out_dir>/best)"
-            )
+        if ckpt.meta.get("kind") != "property" or frontend_of(ckpt.meta) != "graph":
+            raise CheckpointError(wrong_source(
+                ckpt.meta, str(meta_file), "scoring SMILES needs a finetuned property model"
+            ))  # fmt: skip
         try:
             # only the model and its head matter here: other sections may hold other versions' keys
             saved = ckpt.meta["config"]
