@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from killed_run import assert_resume_is_exact
 
 import train
 from graphsep.core import CoreConfig
@@ -140,31 +136,9 @@ def test_mlm_lowers_the_loss_then_finetuning_beats_chance(imdb_slice, tmp_path):
 
 @needs_data
 def test_a_killed_text_run_resumes_to_the_uninterrupted_result(imdb_slice, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     args = ["--config", "configs/imdb_finetune_quick.yaml", *imdb_slice, *TINY,
             "train.epochs=2", "train.checkpoint_every=4"]  # fmt: skip
-
-    def command(out_dir, *extra):
-        return [sys.executable, str(REPO / "train.py"), *args, f"out_dir={out_dir}", *extra]
-
-    subprocess.run(command(tmp_path / "whole"), check=True, cwd=REPO, env=env,
-                   capture_output=True)  # fmt: skip
-    proc = subprocess.Popen(command(tmp_path / "killed"), cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    meta = tmp_path / "killed" / "last" / "meta.json"
-    deadline = time.time() + 180
-    while time.time() < deadline and proc.poll() is None:
-        if meta.exists() and json.loads(meta.read_text())["progress"]["batch_in_epoch"] > 0:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert json.loads(meta.read_text())["progress"]["batch_in_epoch"] > 0  # inside an epoch
-    subprocess.run(command(tmp_path / "killed", "resume=auto"), check=True, cwd=REPO, env=env,
-                   capture_output=True)  # fmt: skip
-    a = load_checkpoint(tmp_path / "whole" / "last").state_dict
-    b = load_checkpoint(tmp_path / "killed" / "last").state_dict
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_resume_is_exact(args, tmp_path)
 
 
 def test_a_bad_table_is_named(tmp_path):

@@ -67,6 +67,16 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def lower_is_better(value: float, best: float | None) -> bool:
+    """Whether a loss ``value`` beats ``best``.
+
+    A NaN never does, unless there is no best yet; a NaN best always loses.
+    """
+    if math.isnan(value):
+        return best is None
+    return best is None or math.isnan(best) or value < best
+
+
 class TrainingDiverged(GraphsepError):
     """The loss, the weights or the predictions stopped being finite; none of it was saved."""
 

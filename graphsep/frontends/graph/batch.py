@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from graphsep.core.device import moved
 
 
 @dataclass
@@ -53,12 +55,7 @@ class GraphChunk:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> GraphChunk:
         """Return a copy with every tensor moved to ``device``."""
-        moved = {
-            f.name: v.to(device, non_blocking=non_blocking)
-            for f in fields(self)
-            if isinstance(v := getattr(self, f.name), Tensor)
-        }
-        return replace(self, **moved)
+        return moved(self, device, non_blocking)
 
 
 @dataclass
@@ -85,5 +82,4 @@ class GraphBatch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> GraphBatch:
         """Return a copy with every chunk and the targets moved to ``device``."""
-        y = None if self.y is None else self.y.to(device, non_blocking=non_blocking)
-        return GraphBatch([c.to(device, non_blocking) for c in self.chunks], y)
+        return moved(self, device, non_blocking)

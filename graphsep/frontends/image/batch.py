@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from graphsep.core.device import moved
 
 
 @dataclass
@@ -34,9 +36,4 @@ class ImageBatch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> ImageBatch:
         """Return a copy with every tensor moved to ``device``."""
-        moved = {
-            f.name: v.to(device, non_blocking=non_blocking)
-            for f in fields(self)
-            if isinstance(v := getattr(self, f.name), Tensor)
-        }
-        return replace(self, **moved)
+        return moved(self, device, non_blocking)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from graphsep.core.device import moved
 
 
 @dataclass
@@ -30,12 +32,7 @@ class TextChunk:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> TextChunk:
         """Return a copy with every tensor moved to ``device``."""
-        moved = {
-            f.name: v.to(device, non_blocking=non_blocking)
-            for f in fields(self)
-            if isinstance(v := getattr(self, f.name), Tensor)
-        }
-        return replace(self, **moved)
+        return moved(self, device, non_blocking)
 
 
 @dataclass
@@ -57,5 +54,4 @@ class TextBatch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> TextBatch:
         """Return a copy with every chunk and the labels moved to ``device``."""
-        y = None if self.y is None else self.y.to(device, non_blocking=non_blocking)
-        return TextBatch([c.to(device, non_blocking) for c in self.chunks], y)
+        return moved(self, device, non_blocking)

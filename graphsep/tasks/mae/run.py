@@ -9,7 +9,6 @@ so a resumed or ``torchrun`` run draws the same ones.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -22,7 +21,7 @@ from graphsep.images.loaders import ImageData, load_image_data
 from graphsep.tasks.mae.masking import PatchMaskSampler
 from graphsep.tasks.mae.model import MaeDecoder, MaeModel
 from graphsep.training.distributed import gather_from_ranks, init_distributed, shutdown
-from graphsep.training.engine import Evaluation, TrainingRun
+from graphsep.training.engine import Evaluation, TrainingRun, lower_is_better
 from graphsep.training.init import init_encoder_from
 
 HELD_OUT_EPOCH = 0
@@ -98,9 +97,7 @@ class MaeRun(TrainingRun):
 
     def is_better(self, value: float, best: float | None) -> bool:
         """Lower held-out loss is better; a NaN loss never is."""
-        if math.isnan(value):
-            return best is None
-        return best is None or math.isnan(best) or value < best
+        return lower_is_better(value, best)
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Config and pixel scaling: enough to rebuild the encoder and embed images."""

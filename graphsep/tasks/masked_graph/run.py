@@ -13,7 +13,6 @@ ranks by ``SizeBucketBatchSampler``, draws the same ones.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +42,7 @@ from graphsep.training.distributed import (
     per_rank_batch_size,
     shutdown,
 )
-from graphsep.training.engine import Evaluation, TrainingRun
+from graphsep.training.engine import Evaluation, TrainingRun, lower_is_better
 from graphsep.training.init import init_encoder_from
 
 HELD_OUT_EPOCH = 0
@@ -257,9 +256,7 @@ class PretrainRun(TrainingRun):
 
     def is_better(self, value: float, best: float | None) -> bool:
         """Lower held-out loss is better; a NaN loss never is, and a NaN best always loses."""
-        if math.isnan(value):
-            return best is None
-        return best is None or math.isnan(best) or value < best
+        return lower_is_better(value, best)
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Config, featurizer and the corpus the encoder was pretrained on."""

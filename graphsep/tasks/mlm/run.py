@@ -9,7 +9,6 @@ drawn as epoch 0, the same every time, so the held-out loss compares across epoc
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -22,7 +21,7 @@ from graphsep.tasks.mlm.masking import TokenMaskSampler
 from graphsep.tasks.mlm.model import MlmModel
 from graphsep.text.loaders import TextData, load_text_data
 from graphsep.training.distributed import gather_from_ranks, init_distributed, shutdown
-from graphsep.training.engine import Evaluation, TrainingRun
+from graphsep.training.engine import Evaluation, TrainingRun, lower_is_better
 from graphsep.training.init import init_encoder_from
 
 HELD_OUT_EPOCH = 0
@@ -99,9 +98,7 @@ class MlmRun(TrainingRun):
 
     def is_better(self, value: float, best: float | None) -> bool:
         """Lower held-out loss is better; a NaN loss never is."""
-        if math.isnan(value):
-            return best is None
-        return best is None or math.isnan(best) or value < best
+        return lower_is_better(value, best)
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """Config and the classes of the table the tokenizer was trained on."""

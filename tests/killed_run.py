@@ -1,0 +1,48 @@
+"""Kill a training run inside an epoch, resume it, and compare with an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from graphsep.training.checkpoint import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def assert_resume_is_exact(args: list[str], tmp_path: Path, timeout: float = 180) -> None:
+    """Run ``train.py args`` whole, then killed (SIGKILL) mid-epoch and resumed: same weights.
+
+    ``args`` must set ``train.checkpoint_every`` so that a ``last`` checkpoint falls inside an
+    epoch.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+    def command(out_dir: Path, *extra: str) -> list[str]:
+        return [sys.executable, str(REPO / "train.py"), *args, f"out_dir={out_dir}", *extra]
+
+    subprocess.run(command(tmp_path / "whole"), check=True, cwd=REPO, env=env,
+                   capture_output=True)  # fmt: skip
+    proc = subprocess.Popen(command(tmp_path / "killed"), cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    meta = tmp_path / "killed" / "last" / "meta.json"
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if meta.exists() and json.loads(meta.read_text())["progress"]["batch_in_epoch"] > 0:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert json.loads(meta.read_text())["progress"]["batch_in_epoch"] > 0  # inside an epoch
+    subprocess.run(command(tmp_path / "killed", "resume=auto"), check=True, cwd=REPO, env=env,
+                   capture_output=True)  # fmt: skip
+    a = load_checkpoint(tmp_path / "whole" / "last").state_dict
+    b = load_checkpoint(tmp_path / "killed" / "last").state_dict
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
