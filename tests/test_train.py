@@ -288,5 +288,9 @@ def test_every_shipped_config_loads_and_names_a_known_dataset(path):
     assert cfg.data.bucket_size_multiplier == 1  # random batches for the [CLS] BatchNorm
     if cfg.task.name == "masked_graph":
         assert cfg.data.corpus.files
+    elif cfg.model.frontend == "image":
+        assert cfg.data.images.train.startswith("../shared/data/images/")
+    elif cfg.model.frontend == "text":
+        assert cfg.data.text.path.startswith("../shared/data/text/")
     else:
         assert cfg.data.name in ZINC_SUBSET or find_recipe(cfg.data.name) is not None
