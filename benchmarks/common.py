@@ -94,7 +94,6 @@ class RunArchive:
     """
 
     FILES = ("results.json", "metrics.jsonl")
-    WEIGHTS = ("best/model.safetensors", "best/meta.json")
 
     def __init__(self, name: str, work: Path, arguments: list[str]) -> None:
         self.root = RESULTS / "runs" / name
@@ -119,9 +118,13 @@ class RunArchive:
                 shutil.copy2(source, target)
         return sum(1 for _ in self.root.rglob("results.json"))
 
-    def keep(self, out_dir: Path, weights: bool = False) -> None:
-        """Archive the finished run in ``out_dir`` (with its best checkpoint if ``weights``)."""
-        names = self.FILES + (self.WEIGHTS if weights else ())
+    def keep(self, out_dir: Path, weights: bool = False, extra: tuple[str, ...] = ()) -> None:
+        """Archive the finished run in ``out_dir`` (with its best checkpoint if ``weights``).
+
+        ``extra`` names further files of the run to keep, such as the harness's provenance.
+        """
+        best = sorted((out_dir / "best").iterdir()) if weights else []
+        names = self.FILES + extra + tuple(str(path.relative_to(out_dir)) for path in best)
         target = self.root / out_dir.relative_to(self.work)
         for name in names:
             (target / name).parent.mkdir(parents=True, exist_ok=True)

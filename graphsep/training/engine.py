@@ -211,6 +211,8 @@ class TrainingRun:
             "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],
             "steps": self.progress.step, "norm": self.cfg.model.core.norm, "seed": self.cfg.seed,
             "processes": self.ctx.world_size,
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "trainable_params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
             "hours": sum(r["seconds"] for r in rows) / 3600,  # resumed runs included
         }  # fmt: skip
 
