@@ -14,12 +14,16 @@ from molecules import SHARED_DATA
 
 from graphsep.config import load_config
 from graphsep.core.batchnorm import GlobalBatchNorm1d
+from graphsep.images.loaders import load_image_data
+from graphsep.tasks.classify.model import build_classifier
+from graphsep.tasks.classify.run import correct_and_total
 from graphsep.tasks.masked_graph.heads import atom_feature_weights
 from graphsep.tasks.masked_graph.masking import MaskSampler
 from graphsep.tasks.masked_graph.run import build_pretrain_model, evaluate, load_pretrain_data
 from graphsep.tasks.property.data import load_property_data
 from graphsep.tasks.property.model import build_predictor
 from graphsep.tasks.property.run import predict
+from graphsep.text.loaders import load_text_data
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
 from graphsep.training.resume import check_same_run, load_resume_point
 
@@ -129,6 +133,41 @@ def test_torchrun_two_processes_write_one_log_and_one_checkpoint(data_root, tmp_
     # the ranks' gathered scores are the whole split's (held-out masks follow the batches)
     for split, score in one_process_scores(data_root, mode, best.state_dict, *extra).items():
         assert score == pytest.approx(results[split], rel=1e-6), split
+
+
+CLASSIFY = {  # config, data slice fixture, loader, a tiny model and evaluation batches
+    "images": ("fmnist_finetune_quick.yaml", "fmnist_slice", load_image_data,
+               ["model.core.dim=32", "model.core.depth=1", "train.eval_batch_size=96"]),
+    # one text per evaluation batch: no padding, so that one process computes exactly what the
+    # ranks did (padding changes [CLS] only by rounding, enough to flip a near-tied review)
+    "texts": ("imdb_finetune_quick.yaml", "imdb_slice", load_text_data,
+              ["model.core.dim=32", "model.core.depth=1", "model.text.vocab_size=2000",
+               "model.text.max_length=128", "train.eval_batch_size=1"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("domain", sorted(CLASSIFY))
+def test_torchrun_classifies_images_and_texts_scoring_whole_splits(domain, request, tmp_path):
+    config, slice_fixture, load, tiny = CLASSIFY[domain]
+    overrides = [*request.getfixturevalue(slice_fixture), *tiny, "progress=false",
+                 "train.epochs=1", "train.batch_size=64"]  # fmt: skip
+    out_dir = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           str(REPO / "train.py"), "--config", f"configs/{config}", *overrides,
+           f"out_dir={out_dir}"]  # fmt: skip
+    done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [r["epoch"] for r in rows(out_dir)] == [1]
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["processes"] == 2
+    # the two ranks' counts add up to one process's accuracy over the whole split
+    cfg = load_config(REPO / "configs" / config, overrides)
+    data = load(cfg)
+    model = build_classifier(cfg, data.num_classes)
+    model.load_state_dict(load_checkpoint(out_dir / "best").state_dict)
+    for split in ("valid", "test"):
+        correct, total = correct_and_total(model, getattr(data, split), torch.device("cpu"))
+        assert correct / total == pytest.approx(results[split], abs=1e-9), split
 
 
 @pytest.mark.parametrize("mode", ["finetune", "pretrain"])

@@ -33,22 +33,6 @@ TINY = ["model.core.dim=32", "model.core.depth=2", "model.core.num_heads=4", "pr
         "task.mae.decoder_dim=32", "train.eval_batch_size=500"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def fmnist_slice(tmp_path_factory) -> list[str]:
-    """The first 2,000 training and 500 test images of Fashion-MNIST as an .npz pair."""
-    if not FMNIST.exists():
-        pytest.skip("needs ../shared/data")
-    folder = tmp_path_factory.mktemp("fmnist")
-    overrides = []
-    for split, prefix, rows in (("train", "train", 2000), ("test", "t10k", 500)):
-        data = load_split(FMNIST / f"{prefix}-images-idx3-ubyte.gz",
-                          FMNIST / f"{prefix}-labels-idx1-ubyte.gz")  # fmt: skip
-        path = folder / f"{split}.npz"
-        np.savez(path, images=data.images[:rows, ..., 0], labels=data.labels[:rows])
-        overrides.append(f"data.images.{split}={path}")
-    return overrides
-
-
 def small_encoder(norm: str = "sep"):
     torch.manual_seed(0)
     return image_encoder(CoreConfig(dim=32, depth=2, num_heads=4, norm=norm), ImageConfig())

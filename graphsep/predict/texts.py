@@ -21,8 +21,7 @@ from graphsep.frontends.text.collate import TextCollator
 from graphsep.predict.encoder_only import EncoderOnly
 from graphsep.predict.routes import frontend_of, wrong_source
 from graphsep.tasks.classify.model import build_classifier
-from graphsep.text.loaders import TOKENIZER_FILE
-from graphsep.text.tokenizer import tokenizer_from_json
+from graphsep.text.loaders import checkpoint_tokenizer
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 from graphsep.training.runtime import resolve_device
 
@@ -65,12 +64,7 @@ class TextPredictor:
             raise CheckpointError(wrong_source(
                 ckpt.meta, str(meta_file), "--texts needs a text model's classify or mlm checkpoint"
             ))  # fmt: skip
-        tokenizer_file = ckpt.path / TOKENIZER_FILE
-        if not tokenizer_file.is_file():
-            raise CheckpointError(
-                f"{tokenizer_file}: missing; a text model's checkpoint keeps its tokenizer"
-            )
-        tokenizer = tokenizer_from_json(tokenizer_file.read_text(), str(tokenizer_file))
+        tokenizer = checkpoint_tokenizer(ckpt.path)
         saved = ckpt.meta["config"]
         cfg = config_from_dict({"model": saved["model"], "task": saved["task"]}, str(meta_file),
                                run=False)  # fmt: skip

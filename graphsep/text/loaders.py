@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,13 +16,26 @@ from graphsep.config import Config
 from graphsep.frontends.text.collate import TextCollator
 from graphsep.splits import stratified_split
 from graphsep.text.table import read_labelled_texts
-from graphsep.text.tokenizer import cached_tokenizer
+from graphsep.text.tokenizer import cached_tokenizer, tokenizer_from_json
+from graphsep.training.checkpoint import CheckpointError
 from graphsep.training.distributed import DistContext, per_rank_batch_size
 from graphsep.training.sampler import SizeBucketBatchSampler
 
 SPLITS = ("train", "valid", "test")
 TOKENIZER_FILE = "tokenizer.json"
 """The tokenizer's file inside every checkpoint of a text model."""
+
+
+def checkpoint_tokenizer(folder: str | Path) -> Tokenizer:
+    """Return the tokenizer kept in a text model's checkpoint ``folder``.
+
+    Raises:
+        CheckpointError: ``tokenizer.json`` is missing; TokenizerError: it is not readable.
+    """
+    path = Path(folder) / TOKENIZER_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; a text model's checkpoint keeps its tokenizer")
+    return tokenizer_from_json(path.read_text(), str(path))
 
 
 class TokenizedTexts(Dataset):
@@ -104,10 +118,14 @@ def _loader(
     )  # fmt: skip
 
 
-def load_text_data(cfg: Config, ctx: DistContext | None = None) -> TextData:
+def load_text_data(
+    cfg: Config, ctx: DistContext | None = None, tokenizer: Tokenizer | None = None
+) -> TextData:
     """Read ``data.text``'s table, split it, train or reuse its tokenizer, build the loaders.
 
-    The tokenizer learns from the training split only, so no valid or test text shapes it.
+    The tokenizer learns from the training split only, so no valid or test text shapes it;
+    a given ``tokenizer`` (a pretrained encoder's, whose ids the weights were trained on)
+    replaces it.
 
     Raises:
         DataError: what :func:`~graphsep.text.table.read_labelled_texts` refuses.
@@ -116,10 +134,11 @@ def load_text_data(cfg: Config, ctx: DistContext | None = None) -> TextData:
     spec = cfg.data.text
     table = read_labelled_texts(spec.path, spec.text_column, spec.label_column)
     rows = split_rows(table.labels, spec.valid_fraction, spec.test_fraction, spec.split_seed)
-    tokenizer, _ = cached_tokenizer(
-        [table.texts[i] for i in rows["train"]], cfg.model.text.vocab_size, spec.tokenizer_dir,
-        spec.path,
-    )  # fmt: skip
+    if tokenizer is None:
+        tokenizer, _ = cached_tokenizer(
+            [table.texts[i] for i in rows["train"]], cfg.model.text.vocab_size,
+            spec.tokenizer_dir, spec.path,
+        )  # fmt: skip
     tokenizer.enable_truncation(cfg.model.text.max_length)
     ids = [encoding.ids for encoding in tokenizer.encode_batch(table.texts)]
     sets = {name: TokenizedTexts(ids, table.labels, rows[name]) for name in SPLITS}

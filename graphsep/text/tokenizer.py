@@ -7,6 +7,7 @@ BERT's recipe: lower-cased, accents kept, split on whitespace and punctuation, W
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 from collections.abc import Iterable
@@ -89,9 +90,14 @@ def cached_tokenizer(
     for text in texts:
         digest.update(text.encode("utf-8", "surrogateescape") + b"\0")
     path = Path(cache_dir) / f"tokenizer-{digest.hexdigest()[:16]}.json"
-    if path.is_file():
-        return tokenizer_from_json(path.read_text(), str(path)), path
-    tokenizer = train_tokenizer(texts, vocab_size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda tmp: tmp.write_text(tokenizer.to_str()))
+    # WordPiece training is not deterministic (ties between equally frequent merges fall
+    # differently from run to run), so processes starting together (torchrun ranks, runs side
+    # by side) must not each train one: the first trains under the lock, the others read it.
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            return tokenizer_from_json(path.read_text(), str(path)), path
+        tokenizer = train_tokenizer(texts, vocab_size)
+        write_atomically(path, lambda tmp: tmp.write_text(tokenizer.to_str()))
     return tokenizer, path

@@ -20,7 +20,7 @@ from graphsep.config import Config
 from graphsep.core.heads import ClsPredictor
 from graphsep.images.loaders import ImageData, load_image_data
 from graphsep.tasks.classify.model import build_classifier
-from graphsep.text.loaders import TextData, load_text_data
+from graphsep.text.loaders import TextData, checkpoint_tokenizer, load_text_data
 from graphsep.training.checkpoint import load_weights
 from graphsep.training.distributed import gather_from_ranks, init_distributed, shutdown
 from graphsep.training.engine import Evaluation, TrainingRun
@@ -59,8 +59,12 @@ class ClassifyRun(TrainingRun):
         cfg = self.cfg
         init_from = cfg.model.init_from and not self.resuming
         encoder_state = load_encoder_state(cfg.model.init_from, cfg.model) if init_from else None
-        load = load_text_data if cfg.model.frontend == "text" else load_image_data
-        self.data: ImageData | TextData = load(cfg, self.ctx)
+        self.data: ImageData | TextData
+        if cfg.model.frontend == "text":  # a pretrained encoder reads its own tokenizer's ids
+            saved = checkpoint_tokenizer(cfg.model.init_from) if cfg.model.init_from else None
+            self.data = load_text_data(cfg, self.ctx, saved)
+        else:
+            self.data = load_image_data(cfg, self.ctx)
         model = build_classifier(cfg, self.data.num_classes)
         if encoder_state is not None:
             load_weights(model.encoder, encoder_state, f"model.init_from={cfg.model.init_from}")
