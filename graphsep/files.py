@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import shutil
@@ -158,3 +159,20 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
         write(tmp)
         publish(tmp, path)
     return Path(path)
+
+
+def cached_text(path: Path, make: Callable[[], str]) -> str:
+    """Return the text of ``path``, making it with ``make()`` and writing it first if absent.
+
+    Processes that start together (torchrun ranks, runs side by side) make it once: the first
+    makes and writes it under an exclusive lock on ``<path>.lock``, the others wait and read
+    it. That matters where ``make`` is not deterministic, as tokenizer training is not.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            return path.read_text()
+        text = make()
+        write_atomically(path, lambda tmp: tmp.write_text(text))
+        return text

@@ -48,4 +48,4 @@ def imdb_slice(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> l
     folder = tmp_path_factory.mktemp("imdb")
     frame = pd.read_csv(shared_data / "text" / "imdb_train.csv.gz").sample(n=2000, random_state=0)
     frame.to_csv(folder / "imdb.csv.gz", index=False)
-    return [f"data.text.path={folder / 'imdb.csv.gz'}", f"data.text.tokenizer_dir={folder}"]
+    return [f"data.text.path={folder / 'imdb.csv.gz'}", f"data.text.cache_dir={folder}"]

@@ -13,6 +13,7 @@ import torch
 from killed_run import assert_resume_is_exact
 
 import train
+from graphsep.config import load_config
 from graphsep.core import CoreConfig
 from graphsep.frontends.text.collate import TextCollator
 from graphsep.frontends.text.config import TextConfig
@@ -21,6 +22,7 @@ from graphsep.molecules.table import DataError
 from graphsep.tasks.masked_graph.masking import mask_generator
 from graphsep.tasks.mlm.config import MlmConfig
 from graphsep.tasks.mlm.masking import IGNORED, corrupt
+from graphsep.text.loaders import load_text_data
 from graphsep.text.table import read_labelled_texts
 from graphsep.text.tokenizer import (
     CLS_ID,
@@ -116,9 +118,9 @@ def test_mlm_lowers_the_loss_then_finetuning_beats_chance(imdb_slice, tmp_path):
     fresh_cache = tmp_path / "fresh_cache"
     tune = ["--config", "configs/imdb_finetune_quick.yaml", *imdb_slice, *TINY,
             "train.epochs=4", "train.lr=2e-3", f"model.init_from={best}",
-            f"data.text.tokenizer_dir={fresh_cache}"]  # fmt: skip
+            f"data.text.cache_dir={fresh_cache}"]  # fmt: skip
     assert train.main([*tune, f"out_dir={tmp_path / 'tuned'}"]) == 0
-    assert not fresh_cache.exists()
+    assert not list(fresh_cache.glob("tokenizer-*.json"))  # none trained
     tuned = json.loads((tmp_path / "tuned" / "results.json").read_text())
     assert tuned["test"] > 0.6  # two balanced classes: chance is 0.5
     meta = load_checkpoint(tmp_path / "tuned" / "best").meta
@@ -195,3 +197,21 @@ def test_predict_and_embed_texts_from_a_checkpoint(imdb_slice, tmp_path, capsys)
     (best / "tokenizer.json").unlink()
     assert graphsep(["predict", "--checkpoint", str(best), "--texts", str(reviews)]) == 2
     assert "tokenizer.json: missing" in capsys.readouterr().err
+
+
+@needs_data
+def test_the_split_is_drawn_once_saved_and_read_back(imdb_slice, tmp_path):
+    overrides = [*imdb_slice, *TINY, f"data.text.cache_dir={tmp_path}"]
+    data = load_text_data(load_config("configs/imdb_finetune_quick.yaml", overrides))
+    (split_file,) = tmp_path.glob("split-*.json")
+    rows = json.loads(split_file.read_text())
+    assert sorted(rows["train"] + rows["valid"] + rows["test"]) == list(range(2000))
+    assert data.fingerprint["split_sizes"] == {"train": 1600, "valid": 200, "test": 200}
+    # another run seed: the same split and tokenizer
+    again = load_text_data(load_config("configs/imdb_finetune_quick.yaml", [*overrides, "seed=7"]))
+    assert again.fingerprint == data.fingerprint
+    # the saved rows are what a run reads: one review moved from valid to test shows
+    rows["test"].append(rows["valid"].pop())
+    split_file.write_text(json.dumps(rows))
+    moved = load_text_data(load_config("configs/imdb_finetune_quick.yaml", overrides))
+    assert moved.fingerprint["split_sizes"] == {"train": 1600, "valid": 199, "test": 201}

@@ -106,7 +106,7 @@ class TextDataConfig:
     valid_fraction: float = 0.1  # of each class, for validation
     test_fraction: float = 0.1  # of each class, for the test split
     split_seed: int = 0  # the split's own seed: every run (any seed) sees the same split
-    tokenizer_dir: str = "data/tokenizers"  # WordPiece tokenizers, one per table and vocabulary
+    cache_dir: str = "data/text"  # the split of each table and its WordPiece tokenizers
 
 
 @dataclass

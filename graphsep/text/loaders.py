@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, Dataset
 
 from graphsep.config import Config
+from graphsep.config.schema import TextDataConfig
+from graphsep.files import cached_text
 from graphsep.frontends.text.collate import TextCollator
 from graphsep.splits import stratified_split
-from graphsep.text.table import read_labelled_texts
+from graphsep.text.table import LabelledTexts, read_labelled_texts
 from graphsep.text.tokenizer import cached_tokenizer, tokenizer_from_json
 from graphsep.training.checkpoint import CheckpointError
 from graphsep.training.distributed import DistContext, per_rank_batch_size
@@ -103,6 +106,31 @@ def split_rows(
     return {"train": rest[kept], "valid": rest[valid], "test": test}
 
 
+def table_digest(table: LabelledTexts) -> hashlib._Hash:
+    """Return a running sha256 of a table's texts and labels."""
+    digest = hashlib.sha256()
+    for text in table.texts:
+        digest.update(text.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(table.labels.tobytes())
+    return digest
+
+
+def saved_split(table: LabelledTexts, spec: TextDataConfig) -> dict[str, np.ndarray]:
+    """Return the table's train, valid and test rows, drawn once and kept in ``spec.cache_dir``.
+
+    The file ``split-<hash>.json`` is named by the table's content and the split's settings;
+    every later run on the table reads its rows, whatever the run's seed or numpy version.
+    """
+    settings = [spec.valid_fraction, spec.test_fraction, spec.split_seed]
+    digest = table_digest(table)
+    digest.update(json.dumps(settings).encode())
+    path = Path(spec.cache_dir) / f"split-{digest.hexdigest()[:16]}.json"
+    text = cached_text(path, lambda: json.dumps({
+        name: rows.tolist() for name, rows in split_rows(table.labels, *settings).items()
+    }))  # fmt: skip
+    return {name: np.asarray(rows, dtype=np.int64) for name, rows in json.loads(text).items()}
+
+
 def _loader(
     dataset: TokenizedTexts, batch_size: int, shuffle: bool, chunks: int, cfg: Config,
     ctx: DistContext,
@@ -133,21 +161,18 @@ def load_text_data(
     ctx = ctx or DistContext(0, 1, torch.device("cpu"))
     spec = cfg.data.text
     table = read_labelled_texts(spec.path, spec.text_column, spec.label_column)
-    rows = split_rows(table.labels, spec.valid_fraction, spec.test_fraction, spec.split_seed)
+    rows = saved_split(table, spec)
     if tokenizer is None:
         tokenizer, _ = cached_tokenizer(
-            [table.texts[i] for i in rows["train"]], cfg.model.text.vocab_size,
-            spec.tokenizer_dir, spec.path,
-        )  # fmt: skip
+            [table.texts[i] for i in rows["train"]], cfg.model.text.vocab_size, spec.cache_dir
+        )
     tokenizer.enable_truncation(cfg.model.text.max_length)
     ids = [encoding.ids for encoding in tokenizer.encode_batch(table.texts)]
     sets = {name: TokenizedTexts(ids, table.labels, rows[name]) for name in SPLITS}
-    digest = hashlib.sha256(tokenizer.to_str().encode())
-    for text in table.texts:
-        digest.update(text.encode("utf-8", "surrogateescape") + b"\0")
+    digest = table_digest(table)
+    digest.update(tokenizer.to_str().encode())
     for name in SPLITS:
         digest.update(rows[name].tobytes())
-    digest.update(table.labels.tobytes())
     eval_bs = cfg.train.eval_batch_size
     return TextData(
         train=_loader(sets["train"], per_rank_batch_size(cfg.train.batch_size, ctx), True,

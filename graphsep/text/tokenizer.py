@@ -7,7 +7,6 @@ BERT's recipe: lower-cased, accents kept, split on whitespace and punctuation, W
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 from collections.abc import Iterable
@@ -24,7 +23,7 @@ from tokenizers import (
 )
 
 from graphsep.errors import GraphsepError
-from graphsep.files import write_atomically
+from graphsep.files import cached_text
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
@@ -70,7 +69,7 @@ def tokenizer_from_json(text: str, where: str) -> Tokenizer:
 
 
 def cached_tokenizer(
-    texts: list[str], vocab_size: int, cache_dir: str | Path, source: str
+    texts: list[str], vocab_size: int, cache_dir: str | Path
 ) -> tuple[Tokenizer, Path]:
     """Return the tokenizer trained on ``texts``, training and caching it on first use.
 
@@ -81,7 +80,6 @@ def cached_tokenizer(
         texts (list[str]): the training texts.
         vocab_size (int): vocabulary size, special tokens included.
         cache_dir (str | Path): where ``tokenizer-<hash>.json`` files are kept.
-        source (str): the corpus, named in errors.
 
     Returns:
         tuple[Tokenizer, Path]: the tokenizer and its cache file.
@@ -90,14 +88,7 @@ def cached_tokenizer(
     for text in texts:
         digest.update(text.encode("utf-8", "surrogateescape") + b"\0")
     path = Path(cache_dir) / f"tokenizer-{digest.hexdigest()[:16]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     # WordPiece training is not deterministic (ties between equally frequent merges fall
-    # differently from run to run), so processes starting together (torchrun ranks, runs side
-    # by side) must not each train one: the first trains under the lock, the others read it.
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.is_file():
-            return tokenizer_from_json(path.read_text(), str(path)), path
-        tokenizer = train_tokenizer(texts, vocab_size)
-        write_atomically(path, lambda tmp: tmp.write_text(tokenizer.to_str()))
-    return tokenizer, path
+    # differently from run to run): every run must read the one file trained first
+    text = cached_text(path, lambda: train_tokenizer(texts, vocab_size).to_str())
+    return tokenizer_from_json(text, str(path)), path
