@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from graphsep.config import ConfigError, load_config
+from graphsep.config import ConfigError, config_from_dict, config_to_dict, load_config
+from graphsep.config.legacy import upgrade_config
 from graphsep.predict.predictor import Predictor
 from graphsep.tasks.property.model import build_predictor
 from graphsep.training.checkpoint import load_checkpoint
@@ -68,6 +69,7 @@ def test_a_v1_checkpoint_starts_todays_finetuning():
         ("mode=pretrain", "'mode' has moved to 'task.name' (mode=finetune is task.name=property"),
         ("pretrain.corpus=[a.csv]", "'pretrain.corpus' has moved to 'data.corpus.files'"),
         ("pretrain.atom_mask_rate=0.2", "has moved to 'task.masked_graph.atom_mask_rate'"),
+        ("data.text.tokenizer_dir=x", "'data.text.tokenizer_dir' has moved to 'data.text.cache"),
     ],
 )
 def test_an_old_flat_key_names_its_new_place(override, place):
@@ -84,3 +86,11 @@ def test_an_old_flat_section_in_a_yaml_file_names_the_new_place(tmp_path):
     config.write_text("pretrain:\n  max_atoms: 64\n")
     with pytest.raises(ConfigError, match="'pretrain.max_atoms' has moved to 'data.corpus"):
         load_config(config)
+
+
+def test_a_checkpoint_config_with_a_renamed_key_reads_under_the_new_name():
+    saved = config_to_dict(load_config("configs/imdb_finetune_quick.yaml"))
+    del saved["data"]["text"]["cache_dir"]
+    saved["data"]["text"]["tokenizer_dir"] = "old/cache"
+    cfg = config_from_dict(upgrade_config(saved), "meta.json", run=False)
+    assert cfg.data.text.cache_dir == "old/cache"

@@ -32,18 +32,23 @@ MOVED_KEYS: dict[str, str] = {
 }
 """Each 0.1 key and its place now."""
 
+RENAMED_KEYS: dict[str, str] = {"data.text.tokenizer_dir": "data.text.cache_dir"}
+"""Keys of today's nested layout renamed since, and their names now (checkpoints written
+before the rename hold the old name)."""
+
 MODE_TASKS = {"finetune": "property", "pretrain": "masked_graph"}
 """The 0.1 values of ``mode`` and the ``task.name`` each became."""
 
 
 def moved_key_message(key: str, where: str) -> str | None:
-    """Return the message for a 0.1 key given in ``where``, or None if ``key`` is not one."""
-    if key not in MOVED_KEYS:
+    """Return the message for an old key given in ``where``, or None if ``key`` is not one."""
+    moved = {**MOVED_KEYS, **RENAMED_KEYS}
+    if key not in moved:
         return None
     hint = ""
     if key == "mode":
         hint = " (mode=finetune is task.name=property, mode=pretrain is task.name=masked_graph)"
-    return f"{where}: key '{key}' has moved to '{MOVED_KEYS[key]}'{hint}"
+    return f"{where}: key '{key}' has moved to '{moved[key]}'{hint}"
 
 
 def is_flat(content: dict[str, Any]) -> bool:
@@ -53,13 +58,13 @@ def is_flat(content: dict[str, Any]) -> bool:
 
 
 def upgrade_config(content: dict[str, Any]) -> dict[str, Any]:
-    """Return a 0.1 config dict (from a checkpoint's ``meta.json``) in today's nested shape.
+    """Return a saved config dict (from a checkpoint's ``meta.json``) in today's shape.
 
-    A dict already nested is returned as it is; a key of neither shape is left where it is, so
-    the config's own checks name it.
+    A 0.1 (flat) config is nested; a nested one has its :data:`RENAMED_KEYS` renamed. A key of
+    neither shape is left where it is, so the config's own checks name it.
     """
     if not is_flat(content):
-        return content
+        return _renamed(content)
     old = copy.deepcopy(content)
     new: dict[str, Any] = {}
     for section in ("model", "pretrain"):
@@ -73,6 +78,18 @@ def upgrade_config(content: dict[str, Any]) -> dict[str, Any]:
             _merge_into(new, key, value)
         else:
             _put(new, key, value)
+    return new
+
+
+def _renamed(content: dict[str, Any]) -> dict[str, Any]:
+    new = copy.deepcopy(content)
+    for old, now in RENAMED_KEYS.items():
+        *parents, leaf = old.split(".")
+        node = new
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node:
+            _put(new, now, node.pop(leaf))
     return new
 
 

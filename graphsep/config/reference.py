@@ -22,7 +22,7 @@ from dataclasses import MISSING, Field, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from graphsep.config.legacy import MOVED_KEYS
+from graphsep.config.legacy import MOVED_KEYS, RENAMED_KEYS
 from graphsep.config.load import DEVICES
 from graphsep.config.schema import CHOICES, RANGES, Config
 
@@ -187,14 +187,15 @@ def render() -> str:
             ]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
-    out.append("## Keys of graphsep 0.1\n")
+    out.append("## Old keys\n")
     out.append(
-        "Checkpoints written with the flat keys of graphsep 0.1 still load; the same key in a "
-        "YAML file or on the command line stops with a message naming its new place.\n"
+        "Checkpoints written with the flat keys of graphsep 0.1, or with a key renamed since, "
+        "still load; the same key in a YAML file or on the command line stops with a message "
+        "naming its new place.\n"
     )
-    out.append("| 0.1 key | now |")
+    out.append("| old key | now |")
     out.append("|---|---|")
-    out += [f"| `{old}` | `{new}` |" for old, new in MOVED_KEYS.items()]
+    out += [f"| `{old}` | `{new}` |" for old, new in {**MOVED_KEYS, **RENAMED_KEYS}.items()]
     return "\n".join(out) + "\n"
 
 
