@@ -1,4 +1,4 @@
-"""The ``graphsep`` command line: train, data, predict and embed, errors as one line on stderr.
+"""The ``graphsep`` command line: train, data, predict, embed, analyze; errors as one line.
 
 Each subcommand is a module of :mod:`graphsep.cli` that adds its parser and its function::
 
@@ -6,6 +6,7 @@ Each subcommand is a module of :mod:`graphsep.cli` that adds its parser and its 
     graphsep data build ogbg-molbbbp --source ../shared/data/moleculenet --root data/
     graphsep predict --checkpoint runs/quickstart/best --input in.csv --output out.csv
     graphsep embed --checkpoint runs/quickstart/best --input in.csv --output emb.parquet
+    graphsep analyze --checkpoint runs/share/best runs/sep/best --out analysis/
 
 ``graphsep COMMAND --help`` describes each.
 """
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsep import __version__
-from graphsep.cli import data, embed, predict, train
+from graphsep.cli import analyze, data, embed, predict, train
 from graphsep.errors import DEBUG_VARIABLE, report_errors
 
 
@@ -37,7 +38,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     train_parser = train.add_command(commands)
-    for command in (data, predict, embed):
+    for command in (data, predict, embed, analyze):
         command.add_command(commands)
     return parser, train_parser
 
