@@ -118,13 +118,10 @@ class RunArchive:
                 shutil.copy2(source, target)
         return sum(1 for _ in self.root.rglob("results.json"))
 
-    def keep(self, out_dir: Path, weights: bool = False, extra: tuple[str, ...] = ()) -> None:
-        """Archive the finished run in ``out_dir`` (with its best checkpoint if ``weights``).
-
-        ``extra`` names further files of the run to keep, such as the harness's provenance.
-        """
+    def keep(self, out_dir: Path, files: tuple[str, ...] = FILES, weights: bool = False) -> None:
+        """Archive ``files`` of the finished run in ``out_dir`` (and ``best/`` if ``weights``)."""
         best = sorted((out_dir / "best").iterdir()) if weights else []
-        names = self.FILES + extra + tuple(str(path.relative_to(out_dir)) for path in best)
+        names = files + tuple(str(path.relative_to(out_dir)) for path in best)
         target = self.root / out_dir.relative_to(self.work)
         for name in names:
             (target / name).parent.mkdir(parents=True, exist_ok=True)

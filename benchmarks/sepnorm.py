@@ -38,16 +38,23 @@ from common import (
     absolute_path,
     launch_side_by_side,
     provenance,
-    stamp_line,
 )
+
+from graphsep.analysis.report import analyze
 
 NORMS = ("share", "sep")
 STAGES = ("pretrain", "finetune", "probe_bn", "probe_none", "scratch")
 PROBE_NORMS = {"probe_bn": "batchnorm", "probe_none": "none"}
+ANALYZED = ("pretrain", "finetune", "scratch")
+"""Stages whose [CLS] is analysed: a probe's frozen encoder is its pretraining run's."""
+GEOMETRY = ("uniformity", "effective_rank", "anisotropy")
+RUN_FILES = (*RunArchive.FILES, "provenance.json")
+ANALYSIS_FILES = ("analysis.json", "spectrum.png")
 BUDGETS = ("quick", "full")
 COLUMNS = [
     "domain", "dataset", "variant", "budget", "norm", "seed", "metric", "valid", "test",
-    "epochs", "best_epoch", "params", "trainable_params", "seconds", "commit", "date", "machine",
+    "epochs", "best_epoch", "params", "trainable_params", "seconds", *GEOMETRY, "commit",
+    "date", "machine",
 ]  # fmt: skip
 PAPER_GAIN = 2.7
 """The paper's average relative gain of SepNorm over ShareNorm, in percent."""
@@ -104,7 +111,38 @@ def run_seed(key: str, seed: int, root: Path, budget: str, archive: RunArchive) 
         stamp = json.dumps(provenance(), indent=1) + "\n"
         for _, out_dir in jobs:
             (out_dir / "provenance.json").write_text(stamp)
-            archive.keep(out_dir, weights=stage == "pretrain", extra=("provenance.json",))
+            archive.keep(out_dir, RUN_FILES, weights=stage == "pretrain")
+        analyze_pair(root, key, stage, seed, archive)
+
+
+def analysis_dir(root: Path, key: str, stage: str, seed: int) -> Path:
+    """Where the [CLS] analysis of one stage's share and sep runs of a seed goes."""
+    return root / key / "analysis" / f"{stage}-s{seed}"
+
+
+def analyze_pair(root: Path, key: str, stage: str, seed: int, archive: RunArchive) -> None:
+    """Run ``graphsep analyze`` on the stage's share and sep checkpoints, unless done.
+
+    Skipped where a run's checkpoint is not here (a run restored from the archive keeps only
+    its scores) and for the probes, whose frozen encoder is the pretraining stage's.
+    """
+    out = analysis_dir(root, key, stage, seed)
+    runs = [root / key / stage / f"{norm}-s{seed}" for norm in NORMS]
+    done = (out / "analysis.json").exists()
+    finished = all((r / "results.json").exists() and (r / "best").is_dir() for r in runs)
+    if done or stage not in ANALYZED or not finished:
+        return
+    print(f"analyzing {key} {stage} seed {seed}", flush=True)
+    analyze([r / "best" for r in runs], out)
+    archive.keep(out, ANALYSIS_FILES)
+
+
+def cls_geometry(root: Path, key: str, stage: str, norm: str, seed: int) -> dict[str, float]:
+    """The [CLS] measures of one run, from its pair's analysis (NaN where there is none)."""
+    path = analysis_dir(root, key, stage, seed) / "analysis.json"
+    entries = json.loads(path.read_text())["checkpoints"] if path.exists() else []
+    entry = next((e for e in entries if e["norm"] == norm), {})
+    return {name: entry.get(name, float("nan")) for name in GEOMETRY}
 
 
 def rows(root: Path, budget: str) -> list[dict]:
@@ -115,6 +153,7 @@ def rows(root: Path, budget: str) -> list[dict]:
             for path in sorted((root / key / stage).glob("*-s*/results.json")):
                 result = json.loads(path.read_text())
                 stamp = json.loads((path.parent / "provenance.json").read_text())
+                geometry = cls_geometry(root, key, stage, result["norm"], result["seed"])
                 table.append({
                     "domain": dataset.domain, "dataset": dataset.name, "variant": stage,
                     "budget": budget, "norm": result["norm"], "seed": result["seed"],
@@ -122,10 +161,17 @@ def rows(root: Path, budget: str) -> list[dict]:
                     "test": result.get("test", float("nan")),
                     "epochs": result["epochs_run"], "best_epoch": result["best_epoch"],
                     "params": result["params"], "trainable_params": result["trainable_params"],
-                    "seconds": round(result["hours"] * 3600, 1), "commit": stamp["commit"],
-                    "date": stamp["date"], "machine": stamp_line(stamp),
+                    "seconds": round(result["hours"] * 3600, 1), **geometry,
+                    "commit": stamp["commit"],
+                    "date": stamp["date"], "machine": machine(stamp),
                 })  # fmt: skip
     return table
+
+
+def machine(stamp: dict) -> str:
+    """The machine a run ran on, in words."""
+    return (f"{stamp['machine']}, {stamp['cpu_cores']} cores, GPU {stamp['gpu']}, "
+            f"torch {stamp['torch']}")  # fmt: skip
 
 
 def _mean_std(values: list[float], digits: int = 4) -> str:
@@ -168,6 +214,31 @@ def summary(frame: pd.DataFrame) -> tuple[str, dict[str, float]]:
     return "\n".join(lines) + "\n", per_domain
 
 
+def geometry_summary(frame: pd.DataFrame) -> str:
+    """The markdown table of the [CLS] measures: both norms side by side, mean ± std over seeds.
+
+    Uniformity: lower is more uniform; "seeds sep more uniform" counts the paired seeds.
+    """
+    lines = [
+        "| dataset | stage | uniformity share | uniformity sep | seeds sep more uniform "
+        "| effective rank share | effective rank sep | anisotropy share | anisotropy sep |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    analysed = frame[frame.variant.isin(ANALYZED)].dropna(subset=["uniformity"])
+    for (dataset, stage), cell in analysed.groupby(["dataset", "variant"], sort=False):
+        by_norm = {n: cell[cell.norm == n].set_index("seed") for n in NORMS}
+        seeds = sorted(set(by_norm["share"].index) & set(by_norm["sep"].index))
+        wins = sum(by_norm["sep"].uniformity[s] < by_norm["share"].uniformity[s] for s in seeds)
+        cells = [
+            _mean_std(list(by_norm[n][m]), 3) if len(by_norm[n]) else "-"
+            for m in GEOMETRY
+            for n in NORMS
+        ]
+        lines.append(f"| {dataset} | {stage} | {cells[0]} | {cells[1]} | {wins}/{len(seeds)} | "
+                     + " | ".join(cells[2:]) + " |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(table: list[dict], budget: str) -> str:
     """Merge ``table`` into ``sepnorm.csv`` (replacing this budget's rows); write the summary."""
     csv = RESULTS / "sepnorm.csv"
@@ -186,10 +257,13 @@ def write_outputs(table: list[dict], budget: str) -> str:
         f"SepNorm vs ShareNorm, budget `{budget}` (configs/*{'_quick' if budget == 'quick' else ''}"
         ".yaml): test accuracy of the classification stages, held-out loss of pretraining; "
         "mean ± std over seeds.\n"
-        f"{'; '.join(sorted(set(mine.machine)))} Commits {', '.join(sorted(set(mine.commit)))}; "
-        f"{mine.date.min()} to {mine.date.max()}.\n\n"
+        f"Machine: {'; '.join(sorted(set(mine.machine)))}; commits "
+        f"{', '.join(sorted(set(mine.commit)))}; {mine.date.min()} to {mine.date.max()}.\n\n"
         f"{body}\nMean relative gain of sep over share (classification stages, paired by seed): "
-        f"{gain_line or 'none yet'}; over domains {overall:+.2f}% (paper: +{PAPER_GAIN}%).\n"
+        f"{gain_line or 'none yet'}; over domains {overall:+.2f}% (paper: +{PAPER_GAIN}%).\n\n"
+        "[CLS] of the test split (`graphsep analyze`): uniformity (Wang & Isola, t = 2; lower "
+        "is more uniform), effective rank, anisotropy (mean pairwise cosine).\n\n"
+        f"{geometry_summary(mine)}"
     )
     (RESULTS / f"sepnorm_{budget}.md").write_text(text)
     return text
@@ -207,10 +281,12 @@ def main() -> None:
     root = args.work / "sepnorm" / args.budget
     archive = RunArchive(f"sepnorm_{args.budget}", root, [f"budget={args.budget}"])
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
-    if not args.summarize:
-        for seed in args.seeds:  # seed by seed, so that every dataset has as many when stopped
-            for key in args.only:
+    for seed in args.seeds:  # seed by seed, so that every dataset has as many when stopped
+        for key in args.only:
+            if not args.summarize:
                 run_seed(key, seed, root, args.budget, archive)
+            for stage in ANALYZED:  # runs finished before their analysis was added
+                analyze_pair(root, key, stage, seed, archive)
     print(write_outputs(rows(root, args.budget), args.budget))
 
 
