@@ -235,6 +235,13 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous_one(data_root, tmp
     cfg = load_config("configs/quickstart.yaml", [*TINY, "model.core.norm=share"])
     with pytest.raises(CheckpointError, match=r"model.core.norm \(checkpoint 'sep', now 'share'\)"):
         check_same_run(ckpt.meta["config"], cfg, ckpt.path)
+    # a key added after the checkpoint was written counts as its default, not as a change
+    older, same = ckpt.meta["config"], [*TINY, "train.epochs=2", "train.batch_size=512"]
+    del older["task"]["mae"]
+    check_same_run(older, load_config("configs/quickstart.yaml", same), ckpt.path)
+    changed = load_config("configs/quickstart.yaml", [*same, "task.mae.mask_ratio=0.5"])
+    with pytest.raises(CheckpointError, match=r"task.mae.mask_ratio \(checkpoint 0.75, now 0.5\)"):
+        check_same_run(older, changed, ckpt.path)
 
 
 def _children(pid):

@@ -75,10 +75,15 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def check_same_run(saved: dict[str, Any], cfg: Config, where: Path) -> None:
     """Stop if the config differs from the checkpoint's in a key that changes the result.
 
+    A key the checkpoint lacks (written before the key existed) counts as its default, the
+    behaviour of the code that wrote it, as :func:`~graphsep.training.init.architecture_mismatch`
+    reads a checkpoint's model.
+
     Raises:
         CheckpointError: naming every such key with both values.
     """
-    old, new = _flatten(saved), _flatten(config_to_dict(cfg))
+    old = {**_flatten(config_to_dict(Config())), **_flatten(saved)}
+    new = _flatten(config_to_dict(cfg))
     changed = [
         f"{key} (checkpoint {old.get(key)!r}, now {new.get(key)!r})"
         for key in sorted(old.keys() | new.keys())
