@@ -21,6 +21,7 @@ from graphsep.frontends.image.config import ImageConfig
 from graphsep.frontends.image.frontend import image_encoder
 from graphsep.frontends.image.patches import patchify, unpatchify
 from graphsep.images.errors import ImageDataError
+from graphsep.images.loaders import load_image_data
 from graphsep.images.sources import load_split
 from graphsep.tasks.mae.masking import PatchMaskSampler, random_masking
 from graphsep.tasks.masked_graph.masking import mask_generator
@@ -162,6 +163,18 @@ def test_bad_image_data_is_named(tmp_path):
     (tmp_path / "folders" / "dog" / "c.png").unlink()
     split = load_split(tmp_path / "folders")
     assert split.images.shape == (2, 4, 4, 1) and split.classes == ["cat", "dog"]
+
+
+def test_too_few_or_blank_training_images_are_named(tmp_path):
+    def run_on(images):
+        np.savez(tmp_path / "few.npz", images=images, labels=np.arange(len(images)) % 3)
+        files = [f"data.images.{s}={tmp_path / 'few.npz'}" for s in ("train", "test")]
+        load_image_data(load_config("configs/fmnist_finetune_quick.yaml", files))
+
+    with pytest.raises(ImageDataError, match="of 3 training images leaves 3 to train and 0 to"):
+        run_on(np.arange(3 * 784, dtype=np.uint8).reshape(3, 28, 28))
+    with pytest.raises(ImageDataError, match="few.npz: every training pixel is 0; nothing to"):
+        run_on(np.zeros((30, 28, 28), np.uint8))
 
 
 @needs_data

@@ -159,6 +159,10 @@ def test_a_bad_table_is_named(tmp_path):
     numbers.write_text("text,label\na,10\nb,2\nc,1\n")
     assert read_labelled_texts(numbers, "text", "label").classes == ["1", "2", "10"]
     assert np.array_equal(read_labelled_texts(numbers, "text", "label").labels, [2, 1, 0])
+    cfg = load_config("configs/imdb_finetune_quick.yaml",
+                      [f"data.text.path={numbers}", f"data.text.cache_dir={tmp_path}"])  # fmt: skip
+    with pytest.raises(DataError, match="3 rows leave the valid and test splits empty"):
+        load_text_data(cfg)
 
 
 @needs_data

@@ -107,9 +107,17 @@ def load_image_data(cfg: Config, ctx: DistContext | None = None) -> ImageData:
             f"0 to {num_classes - 1}"
         )
     kept, held = stratified_split(train.labels, spec.valid_fraction, cfg.seed)
+    if not len(kept) or not len(held):
+        raise ImageDataError(
+            f"{spec.train}: data.images.valid_fraction={spec.valid_fraction} of each class of "
+            f"{len(train.labels)} training images leaves {len(kept)} to train and {len(held)} "
+            "to validate; give more images or another fraction"
+        )
     sets = {"train": ImageDataset(train, kept), "valid": ImageDataset(train, held),
             "test": ImageDataset(test)}  # fmt: skip
     mean, std = sets["train"].pixel_stats()
+    if std == 0:
+        raise ImageDataError(f"{spec.train}: every training pixel is {mean:g}; nothing to learn")
     augmented = ImageCollator(mean, std, spec.crop_padding, spec.flip)
     plain = ImageCollator(mean, std)
     train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)

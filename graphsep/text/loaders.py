@@ -17,6 +17,7 @@ from graphsep.config import Config
 from graphsep.config.schema import TextDataConfig
 from graphsep.files import cached_text
 from graphsep.frontends.text.collate import TextCollator
+from graphsep.molecules.table import DataError
 from graphsep.splits import stratified_split
 from graphsep.text.table import LabelledTexts, read_labelled_texts
 from graphsep.text.tokenizer import cached_tokenizer, tokenizer_from_json
@@ -162,6 +163,14 @@ def load_text_data(
     spec = cfg.data.text
     table = read_labelled_texts(spec.path, spec.text_column, spec.label_column)
     rows = saved_split(table, spec)
+    empty = [name for name in SPLITS if not len(rows[name])]
+    if empty:
+        raise DataError(
+            f"{spec.path}: {len(table.labels)} rows leave the {' and '.join(empty)} "
+            f"split{'s' * (len(empty) > 1)} empty "
+            f"(data.text.valid_fraction={spec.valid_fraction}, "
+            f"data.text.test_fraction={spec.test_fraction} of each class); give a larger table"
+        )
     if tokenizer is None:
         tokenizer, _ = cached_tokenizer(
             [table.texts[i] for i in rows["train"]], cfg.model.text.vocab_size, spec.cache_dir
