@@ -7,9 +7,11 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from test_predict import train_tiny_checkpoint
 
 import train
 from graphsep.analysis.geometry import anisotropy, effective_rank, singular_spectrum, uniformity
@@ -85,3 +87,12 @@ def test_analyze_a_text_mlm_checkpoint_with_its_own_tokenizer(imdb_slice, tmp_pa
     assert sorted(np.unique(embedded.labels)) == [0, 1]
     with pytest.raises(ValueError, match="split 'train': choose one of valid, test"):
         split_embeddings(run / "best", "train")
+
+
+def test_analyze_a_molecule_property_checkpoint(tmp_path):
+    best = train_tiny_checkpoint(tmp_path)
+    embedded = split_embeddings(best, "test")
+    assert (embedded.frontend, embedded.kind, embedded.norm) == ("graph", "property", "sep")
+    (test_rows,) = tmp_path.glob("data/bbbp300/split/*/test.csv.gz")
+    assert embedded.cls.shape == (len(pd.read_csv(test_rows, header=None)), 32)
+    assert embedded.labels.shape == (len(embedded.cls), 1)  # one task, p_np
