@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from killed_run import kill_inside_an_epoch
 from molecules import SHARED_DATA
 
 from graphsep.config import load_config
@@ -177,17 +178,8 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data_root, tm
     subprocess.run(train_cmd(data_root, whole, *extra, mode=mode), check=True, cwd=REPO, env=ENV,
                    capture_output=True)  # fmt: skip
 
-    proc = subprocess.Popen(train_cmd(data_root, killed, *extra, mode=mode), cwd=REPO, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    meta = killed / "last" / "meta.json"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if meta.exists() and json.loads(meta.read_text())["progress"]["batch_in_epoch"] > 0:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    stopped_at = json.loads(meta.read_text())["progress"]
+    stopped_at = kill_inside_an_epoch(train_cmd(data_root, killed, *extra, mode=mode), killed,
+                                      ENV, 120)  # fmt: skip
     assert 0 < stopped_at["batch_in_epoch"] < BATCHES_PER_EPOCH[mode]  # killed inside an epoch
 
     resume = {"finetune": "resume=auto", "pretrain": "--resume"}[mode]  # both spellings
