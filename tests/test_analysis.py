@@ -14,6 +14,7 @@ from PIL import Image
 from test_predict import train_tiny_checkpoint
 
 import train
+from graphsep.analysis.curves import plot_curves, read_run, run_labels
 from graphsep.analysis.geometry import anisotropy, effective_rank, singular_spectrum, uniformity
 from graphsep.analysis.split_embeddings import split_embeddings
 from graphsep.cli.main import main as graphsep
@@ -68,6 +69,10 @@ def test_analyze_sep_and_share_image_checkpoints(fmnist_slice, tmp_path, capsys)
     assert "uniformity" in capsys.readouterr().err
     for name in ("spectrum.png", "projection-0.png", "projection-1.png"):
         assert min(_png_size(out / name)) > 100
+    curves = tmp_path / "curves.png"
+    assert graphsep(["plot", str(runs["share"]), str(runs["sep"]), "--out", str(curves)]) == 0
+    assert "train_loss, valid, test of 2 run(s)" in capsys.readouterr().err
+    assert min(_png_size(curves)) > 100
     # the analysed vectors are the test images' [CLS], as graphsep embed gives them
     test_file = fmnist_slice[1].split("=", 1)[1]
     assert graphsep(["embed", "--checkpoint", checkpoints[1], "--images", test_file,
@@ -77,7 +82,7 @@ def test_analyze_sep_and_share_image_checkpoints(fmnist_slice, tmp_path, capsys)
     np.testing.assert_array_equal(embedded.labels, np.load(test_file)["labels"])
 
 
-def test_analyze_a_text_mlm_checkpoint_with_its_own_tokenizer(imdb_slice, tmp_path):
+def test_analyze_a_text_mlm_checkpoint_with_its_own_tokenizer(imdb_slice, tmp_path, capsys):
     run = tmp_path / "mlm"
     assert train.main(["--config", "configs/imdb_mlm_quick.yaml", *imdb_slice, *TINY,
                        "model.text.vocab_size=2000", "model.text.max_length=128",
@@ -87,12 +92,42 @@ def test_analyze_a_text_mlm_checkpoint_with_its_own_tokenizer(imdb_slice, tmp_pa
     assert sorted(np.unique(embedded.labels)) == [0, 1]
     with pytest.raises(ValueError, match="split 'train': choose one of valid, test"):
         split_embeddings(run / "best", "train")
+    assert graphsep(["plot", str(run), "--out", str(tmp_path / "curves.png")]) == 0
+    assert "train_loss, heldout_loss of 1 run(s)" in capsys.readouterr().err
+    assert min(_png_size(tmp_path / "curves.png")) > 100
 
 
-def test_analyze_a_molecule_property_checkpoint(tmp_path):
+def test_analyze_a_molecule_property_checkpoint(tmp_path, capsys):
     best = train_tiny_checkpoint(tmp_path)
     embedded = split_embeddings(best, "test")
     assert (embedded.frontend, embedded.kind, embedded.norm) == ("graph", "property", "sep")
     (test_rows,) = tmp_path.glob("data/bbbp300/split/*/test.csv.gz")
     assert embedded.cls.shape == (len(pd.read_csv(test_rows, header=None)), 32)
     assert embedded.labels.shape == (len(embedded.cls), 1)  # one task, p_np
+    assert (
+        graphsep(["plot", str(best.parent / "metrics.jsonl"), "--out", str(tmp_path / "c.png")])
+        == 0
+    )
+    assert "train_loss, valid, test of 1 run(s)" in capsys.readouterr().err
+    assert min(_png_size(tmp_path / "c.png")) > 100
+
+
+def test_plot_labels_runs_by_the_shortest_telling_tail_and_names_bad_runs(tmp_path, capsys):
+    rows = [{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.5}]
+    runs = [tmp_path / stage / "sep-s0" for stage in ("finetune", "scratch")]
+    for run in runs:
+        run.mkdir(parents=True)
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert run_labels(runs) == ["finetune/sep-s0", "scratch/sep-s0"]
+    assert run_labels([runs[0], runs[0].parent / "share-s0"]) == ["sep-s0", "share-s0"]
+    assert plot_curves({"a": read_run(runs[0])}, tmp_path / "a.png") == ["train_loss"]
+    out = str(tmp_path / "b.png")
+    assert graphsep(["plot", str(tmp_path), "--out", out]) == 2
+    assert f"{tmp_path}: no metrics.jsonl (not a run folder?)" in capsys.readouterr().err
+    (runs[1] / "metrics.jsonl").write_text("{not json\n" + json.dumps(rows[1]) + "\n")
+    assert graphsep(["plot", str(runs[1]), "--out", out]) == 2
+    assert "metrics.jsonl, line 1: not a JSON row" in capsys.readouterr().err
+    (runs[1] / "metrics.jsonl").write_text("")
+    assert graphsep(["plot", str(runs[1]), "--out", out]) == 2
+    assert "no finished epoch yet" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()

@@ -78,7 +78,7 @@ def test_graphsep_help_lists_every_command(capsys):
         main(["--help"])
     assert done.value.code == 0
     listed = re.findall(r"^    (\w+) ", capsys.readouterr().out, re.MULTILINE)
-    assert listed == ["train", "data", "predict", "embed", "analyze"]
+    assert listed == ["train", "data", "predict", "embed", "analyze", "plot"]
 
 
 def test_graphsep_train_is_train_py(tmp_path, capsys):

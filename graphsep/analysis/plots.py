@@ -22,7 +22,8 @@ MAX_POINTS = 5000
 """The projection draws a seeded sample of at most this many embeddings."""
 
 
-def _save(figure: Figure, path: Path) -> None:
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write ``figure`` as a PNG at ``path``, whole or not at all, and free it."""
     write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     plt.close(figure)
 
@@ -38,7 +39,7 @@ def plot_spectra(spectra: dict[str, np.ndarray], path: Path, title: str) -> None
     axis.set_title(title)
     axis.legend()
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def principal_plane(x: np.ndarray) -> np.ndarray:
@@ -74,4 +75,4 @@ def plot_projection(x: np.ndarray, labels: np.ndarray, path: Path, title: str) -
     axis.set_ylabel("PC 2")
     axis.set_title(title)
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)

@@ -1,4 +1,4 @@
-"""The ``graphsep`` command line: train, data, predict, embed, analyze; errors as one line.
+"""The ``graphsep`` command line: train, data, predict, embed, analyze, plot; errors as one line.
 
 Each subcommand is a module of :mod:`graphsep.cli` that adds its parser and its function::
 
@@ -7,6 +7,7 @@ Each subcommand is a module of :mod:`graphsep.cli` that adds its parser and its 
     graphsep predict --checkpoint runs/quickstart/best --input in.csv --output out.csv
     graphsep embed --checkpoint runs/quickstart/best --input in.csv --output emb.parquet
     graphsep analyze --checkpoint runs/share/best runs/sep/best --out analysis/
+    graphsep plot runs/share runs/sep --out curves.png
 
 ``graphsep COMMAND --help`` describes each.
 """
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsep import __version__
-from graphsep.cli import analyze, data, embed, predict, train
+from graphsep.cli import analyze, data, embed, plot, predict, train
 from graphsep.errors import DEBUG_VARIABLE, report_errors
 
 
@@ -38,7 +39,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     train_parser = train.add_command(commands)
-    for command in (data, predict, embed, analyze):
+    for command in (data, predict, embed, analyze, plot):
         command.add_command(commands)
     return parser, train_parser
 
