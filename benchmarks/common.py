@@ -56,17 +56,28 @@ def stamp_line(stamp: dict[str, str | int]) -> str:
 def launch_side_by_side(jobs: list[tuple[list[str], Path]]) -> None:
     """Run ``train.py`` with each argument list at once, one CPU thread each, and wait.
 
-    Each job is ``(arguments, out_dir)``; its output goes to ``<out_dir>/train.log``. Two
+    Each job is ``(arguments, out_dir)``; the run writes into ``out_dir`` and resumes from its
+    ``last/`` checkpoint if one is there.
+    """
+    run_side_by_side([
+        ([sys.executable, str(REPO / "train.py"), *args, f"out_dir={out_dir}",
+          "progress=false", "resume=auto"], out_dir)
+        for args, out_dir in jobs
+    ])  # fmt: skip
+
+
+def run_side_by_side(jobs: list[tuple[list[str], Path]]) -> None:
+    """Run each command at once from the repo, one CPU thread each, and wait for all.
+
+    Each job is ``(command, out_dir)``; its output goes to ``<out_dir>/train.log``. Two
     threads per run would oversubscribe this machine's 2 cores and slow both several times.
 
     Raises:
-        SystemExit: a run failed; the message names its log.
+        SystemExit: a command failed; the message names its log.
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     running = []
-    for args, out_dir in jobs:
-        cmd = [sys.executable, str(REPO / "train.py"), *args, f"out_dir={out_dir}"]
-        cmd += ["progress=false", "resume=auto"]
+    for cmd, out_dir in jobs:
         print(" ".join(cmd), flush=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         log = open(out_dir / "train.log", "a")  # noqa: SIM115 - closed after wait

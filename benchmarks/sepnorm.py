@@ -1,25 +1,32 @@
-"""SepNorm vs ShareNorm across domains: seeds side by side, one tidy table, one summary.
+"""SepNorm vs ShareNorm across domains: seeds side by side, peers, one tidy table, one summary.
 
     python benchmarks/sepnorm.py --budget quick                 # every dataset, seeds 0 1 2
     python benchmarks/sepnorm.py --only imdb --budget quick --seeds 0
+    python benchmarks/sepnorm.py --only molbbbp molbace --seeds 0 1 2
     python benchmarks/sepnorm.py --budget quick --summarize     # only rewrite table and summary
 
-Per dataset, seed and stage, the share and sep runs go side by side (one CPU thread each):
-``pretrain`` (MAE for images, MLM for text), then from that norm's own pretrained encoder
-``finetune`` (the whole encoder trained) and the linear probes ``probe_bn`` and ``probe_none``
-(a frozen encoder; a ``BatchNorm1d(affine=False)`` before the linear head as in MAE's probe, or
-no norm: MAE's probe norm overlaps with SepNorm's [CLS] BatchNorm, so both are reported), and
-``scratch`` (the finetuning recipe without pretraining). ``--budget quick`` takes the
-``configs/*_quick.yaml`` recipes (minutes per run on 2 CPU cores), ``full`` the full ones.
+Per dataset, seed and stage, the share and sep runs go side by side (one CPU thread each).
+Images and text: ``pretrain`` (MAE for images, MLM for text), then from that norm's own
+pretrained encoder ``finetune`` (the whole encoder trained) and the linear probes ``probe_bn``
+and ``probe_none`` (a frozen encoder; a ``BatchNorm1d(affine=False)`` before the linear head as
+in MAE's probe, or no norm: MAE's probe norm overlaps with SepNorm's [CLS] BatchNorm, so both
+are reported), and ``scratch`` (the finetuning recipe without pretraining). Molecules (six OGB
+sets, scaffold splits): ``scratch`` and ``finetune`` from one masked atom/bond pretraining per
+norm on the ZINC (MOSES) corpus (``zinc/pretrain/<norm>-s0``), and the peers on the same split,
+seed and epochs (:data:`PEERS`: OGB's GIN-virtual and chemprop's D-MPNN, two at a time).
+``--budget quick`` takes the ``configs/*_quick.yaml`` recipes for images and text and the
+dataset configs at width 64 (pretraining: 250,000 molecules, 1 epoch) for molecules, minutes to
+half an hour per run on 2 CPU cores; ``full`` the full recipes.
 
 Runs are ``train.py`` subprocesses under
-``<work>/sepnorm/<budget>/<dataset>/<stage>/<norm>-s<seed>``.
-A run whose ``results.json`` exists is skipped and an interrupted one resumes from ``last/``;
-finished runs (with the pretrained checkpoints) are archived in
-``benchmarks/results/runs/sepnorm_<budget>/``, so the benchmark continues across sessions. Every
-finished run is one row of ``benchmarks/results/sepnorm.csv``; the summary (mean ± std per cell,
-the paired sep - share difference, seeds won by each norm, the relative gain per domain and
-overall beside the paper's +2.7%) goes to ``benchmarks/results/sepnorm_<budget>.md``.
+``<work>/sepnorm/<budget>/<dataset>/<stage>/<norm>-s<seed>``, peers under
+``<dataset>/peers/<peer>-s<seed>``. A run whose ``results.json`` exists is skipped and an
+interrupted one resumes from ``last/``; finished runs (with the pretrained checkpoints) are
+archived in ``benchmarks/results/runs/sepnorm_<budget>/``, so the benchmark continues across
+sessions. Every finished run is one row of ``benchmarks/results/sepnorm.csv``; the summary
+(mean ± std per cell, the paired sep - share difference, seeds won by each norm, the relative
+gain per domain and overall beside the paper's +2.7%, the peers beside graphsep) goes to
+``benchmarks/results/sepnorm_<budget>.md``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,16 +42,22 @@ import pandas as pd
 from common import (
     REPO,
     RESULTS,
+    SHARED_DATA,
     RunArchive,
     absolute_path,
     launch_side_by_side,
     provenance,
+    run_side_by_side,
 )
+from finetune_sep_vs_share import MOLECULENET, TABLES, prepare
 
 from graphsep.analysis.report import analyze
+from graphsep.config import load_config
+from graphsep.molecules.corpus import load_corpus
 
 NORMS = ("share", "sep")
 STAGES = ("pretrain", "finetune", "probe_bn", "probe_none", "scratch")
+GRAPH_STAGES = ("scratch", "finetune")
 PROBE_NORMS = {"probe_bn": "batchnorm", "probe_none": "none"}
 ANALYZED = ("pretrain", "finetune", "scratch")
 """Stages whose [CLS] is analysed: a probe's frozen encoder is its pretraining run's."""
@@ -52,26 +66,56 @@ RUN_FILES = (*RunArchive.FILES, "provenance.json")
 ANALYSIS_FILES = ("analysis.json", "spectrum.png")
 BUDGETS = ("quick", "full")
 COLUMNS = [
-    "domain", "dataset", "variant", "budget", "norm", "seed", "metric", "valid", "test",
-    "epochs", "best_epoch", "params", "trainable_params", "seconds", *GEOMETRY, "commit",
-    "date", "machine",
+    "domain", "dataset", "variant", "budget", "model", "norm", "seed", "metric", "valid",
+    "test", "epochs", "best_epoch", "params", "trainable_params", "seconds", *GEOMETRY,
+    "commit", "date", "machine",
 ]  # fmt: skip
 PAPER_GAIN = 2.7
 """The paper's average relative gain of SepNorm over ShareNorm, in percent."""
+GRAPH_WIDTH = {"quick": ["model.core.dim=64"], "full": []}
+"""Overrides of every molecule run (pretraining too: the architecture must match)."""
+ZINC_BUDGET = {"quick": ["data.corpus.max_molecules=250000", "train.epochs=1"], "full": []}
+CORPUS = SHARED_DATA / "pretrain" / "moses_zinc_train.csv.gz"
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """One dataset of the harness: its domain and the stem of its configs (``<stem>_*.yaml``)."""
+    """One dataset of the harness: its domain, display name and stages.
+
+    ``pretrain`` names the image or text pretraining recipe (``configs/<key>_<pretrain>.yaml``).
+    """
 
     domain: str
     name: str
-    pretrain: str  # the pretraining task's config name: mae, mlm
+    stages: tuple[str, ...]
+    pretrain: str = ""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A peer model run on graphsep's molecule splits by its own script in ``benchmarks/``.
+
+    ``full_epochs`` is its own default recipe's; at the quick budget it trains as many epochs
+    as graphsep's dataset config. ``files`` are what its run leaves to archive.
+    """
+
+    script: str
+    full_epochs: int
+    files: tuple[str, ...]
 
 
 DATASETS = {
-    "fmnist": Dataset("image", "fashion-mnist", "mae"),
-    "imdb": Dataset("text", "imdb", "mlm"),
+    "fmnist": Dataset("image", "fashion-mnist", STAGES, "mae"),
+    "imdb": Dataset("text", "imdb", STAGES, "mlm"),
+    **{key: Dataset("graph", f"ogbg-{key}", GRAPH_STAGES)
+       for key in ("molbbbp", "molbace", "molclintox", "molsider", "moltox21", "molhiv")},
+}  # fmt: skip
+ZINC = "zinc"
+"""The molecule pretraining (one per norm, seed 0) that every molecule ``finetune`` starts from."""
+PRETRAINING = {ZINC: Dataset("graph", "zinc-moses", ("pretrain",))}
+PEERS = {
+    "gin-virtual": Peer("gin_virtual.py", 100, ("results.json", "metrics.jsonl")),
+    "chemprop": Peer("chemprop_run.py", 50, ("results.json",)),
 }
 
 
@@ -81,8 +125,10 @@ def config_path(key: str, recipe: str, budget: str) -> str:
     return str(REPO / "configs" / f"{key}_{recipe}{suffix}.yaml")
 
 
-def stage_args(key: str, stage: str, budget: str, pretrained: Path) -> list[str]:
-    """The config and overrides of one stage (``pretrained``: that seed and norm's run)."""
+def stage_args(key: str, stage: str, budget: str, work: Path, pretrained: Path) -> list[str]:
+    """The config and overrides of one stage (``pretrained``: the run it starts from)."""
+    if key == ZINC or DATASETS[key].domain == "graph":
+        return graph_stage_args(key, stage, budget, work, pretrained)
     if stage == "pretrain":
         return ["--config", config_path(key, DATASETS[key].pretrain, budget)]
     if stage == "scratch":
@@ -96,23 +142,91 @@ def stage_args(key: str, stage: str, budget: str, pretrained: Path) -> list[str]
     return ["--config", config_path(key, recipe, budget), *init, *probe]
 
 
-def run_seed(key: str, seed: int, root: Path, budget: str, archive: RunArchive) -> None:
-    """Run every stage of one dataset and seed, share and sep side by side, skipping done ones."""
-    for stage in STAGES:
-        jobs = []
-        for norm in NORMS:
-            out_dir = root / key / stage / f"{norm}-s{seed}"
-            if (out_dir / "results.json").exists():
-                continue
-            pretrained = root / key / "pretrain" / f"{norm}-s{seed}"
-            overrides = [f"model.core.norm={norm}", f"seed={seed}"]
-            jobs.append(([*stage_args(key, stage, budget, pretrained), *overrides], out_dir))
-        launch_side_by_side(jobs)
-        stamp = json.dumps(provenance(), indent=1) + "\n"
-        for _, out_dir in jobs:
-            (out_dir / "provenance.json").write_text(stamp)
-            archive.keep(out_dir, RUN_FILES, weights=stage == "pretrain")
-        analyze_pair(root, key, stage, seed, archive)
+def graph_stage_args(
+    key: str, stage: str, budget: str, work: Path, pretrained: Path
+) -> list[str]:  # fmt: skip
+    """A molecule stage: the ZINC pretraining, or a dataset config from scratch or pretrained."""
+    if stage == "pretrain":
+        return ["--config", str(REPO / "configs" / "pretrain_zinc.yaml"),
+                f"data.corpus.files=[{CORPUS}]", f"data.corpus.cache_dir={work / 'pretrain_cache'}",
+                *GRAPH_WIDTH[budget], *ZINC_BUDGET[budget]]  # fmt: skip
+    args = ["--config", str(REPO / "configs" / f"{key}.yaml"),
+            f"data.source={MOLECULENET / TABLES[key]}", f"data.root={work / 'data'}",
+            *GRAPH_WIDTH[budget]]  # fmt: skip
+    return args if stage == "scratch" else [*args, f"model.init_from={pretrained / 'best'}"]
+
+
+def pretrained_run(root: Path, key: str, norm: str, seed: int) -> Path:
+    """The pretraining run a stage starts from: the seed's own, or the one ZINC run of a norm."""
+    if key in DATASETS and DATASETS[key].domain == "graph":
+        return root / ZINC / "pretrain" / f"{norm}-s0"
+    return root / key / "pretrain" / f"{norm}-s{seed}"
+
+
+def run_stage(key: str, stage: str, seed: int, work: Path, budget: str,
+              archive: RunArchive) -> None:  # fmt: skip
+    """Run one stage's share and sep runs side by side (those not finished), archive them."""
+    root = archive.work
+    jobs = []
+    for norm in NORMS:
+        out_dir = root / key / stage / f"{norm}-s{seed}"
+        if (out_dir / "results.json").exists():
+            continue
+        pretrained = pretrained_run(root, key, norm, seed)
+        overrides = [f"model.core.norm={norm}", f"seed={seed}"]
+        args = stage_args(key, stage, budget, work, pretrained)
+        jobs.append(([*args, *overrides], out_dir))
+    if key == ZINC and jobs:  # featurize the corpus once, before two runs would race to
+        load_corpus(load_config(jobs[0][0][1], jobs[0][0][2:]).data.corpus)
+    launch_side_by_side(jobs)
+    finish(jobs, archive, RUN_FILES, weights=stage == "pretrain")
+    analyze_pair(root, key, stage, seed, archive)
+
+
+def finish(jobs: list[tuple[list[str], Path]], archive: RunArchive, files: tuple[str, ...],
+           weights: bool = False) -> None:  # fmt: skip
+    """Stamp each finished job's folder with machine, date and commit, and archive it."""
+    stamp = json.dumps(provenance(), indent=1) + "\n"
+    for _, out_dir in jobs:
+        (out_dir / "provenance.json").write_text(stamp)
+        archive.keep(out_dir, (*files, "provenance.json"), weights=weights)
+
+
+def run_peers(key: str, seed: int, work: Path, budget: str, archive: RunArchive) -> None:
+    """Train the peers not yet finished on the dataset's split with this seed, side by side."""
+    epochs = load_config(REPO / "configs" / f"{key}.yaml").train.epochs
+    jobs = []
+    for name, peer in PEERS.items():
+        out_dir = archive.work / key / "peers" / f"{name}-s{seed}"
+        if (out_dir / "results.json").exists():
+            continue
+        command = [sys.executable, str(REPO / "benchmarks" / peer.script),
+                   "--dataset", DATASETS[key].name, "--root", str(work / "data"),
+                   "--seed", str(seed), "--out", str(out_dir),
+                   "--epochs", str(epochs if budget == "quick" else peer.full_epochs)]  # fmt: skip
+        if name == "chemprop":
+            command += ["--venv", str(work / "peers-venv")]
+        jobs.append((command, out_dir))
+    run_side_by_side(jobs)
+    for name, peer in PEERS.items():
+        finish([j for j in jobs if j[1].name.startswith(name)], archive, peer.files)
+
+
+def run_seed(key: str, seed: int, work: Path, budget: str, archive: RunArchive) -> None:
+    """Run every stage of one dataset and seed, share and sep side by side, skipping done ones.
+
+    A molecule set first needs the ZINC pretraining of both norms (run once), and ends with
+    its peers.
+    """
+    graph = DATASETS[key].domain == "graph"
+    if graph:
+        prepare(key, work)
+    for stage in DATASETS[key].stages:
+        if graph and stage == "finetune":
+            run_stage(ZINC, "pretrain", 0, work, budget, archive)
+        run_stage(key, stage, seed, work, budget, archive)
+    if graph:
+        run_peers(key, seed, work, budget, archive)
 
 
 def analysis_dir(root: Path, key: str, stage: str, seed: int) -> Path:
@@ -130,7 +244,8 @@ def analyze_pair(root: Path, key: str, stage: str, seed: int, archive: RunArchiv
     runs = [root / key / stage / f"{norm}-s{seed}" for norm in NORMS]
     done = (out / "analysis.json").exists()
     finished = all((r / "results.json").exists() and (r / "best").is_dir() for r in runs)
-    if done or stage not in ANALYZED or not finished:
+    graph_pretraining = key == ZINC  # masked-graph pretraining has no labelled split
+    if done or stage not in ANALYZED or not finished or graph_pretraining:
         return
     print(f"analyzing {key} {stage} seed {seed}", flush=True)
     analyze([r / "best" for r in runs], out)
@@ -148,24 +263,33 @@ def cls_geometry(root: Path, key: str, stage: str, norm: str, seed: int) -> dict
 def rows(root: Path, budget: str) -> list[dict]:
     """One row per finished run under ``root``: what it was, its scores, size, time, provenance."""
     table = []
-    for key, dataset in DATASETS.items():
-        for stage in STAGES:
+    for key, dataset in {**DATASETS, **PRETRAINING}.items():
+        for stage in dataset.stages:
             for path in sorted((root / key / stage).glob("*-s*/results.json")):
                 result = json.loads(path.read_text())
-                stamp = json.loads((path.parent / "provenance.json").read_text())
                 geometry = cls_geometry(root, key, stage, result["norm"], result["seed"])
-                table.append({
-                    "domain": dataset.domain, "dataset": dataset.name, "variant": stage,
-                    "budget": budget, "norm": result["norm"], "seed": result["seed"],
-                    "metric": result["metric"], "valid": result["valid"],
-                    "test": result.get("test", float("nan")),
-                    "epochs": result["epochs_run"], "best_epoch": result["best_epoch"],
-                    "params": result["params"], "trainable_params": result["trainable_params"],
-                    "seconds": round(result["hours"] * 3600, 1), **geometry,
-                    "commit": stamp["commit"],
-                    "date": stamp["date"], "machine": machine(stamp),
-                })  # fmt: skip
+                table.append(row(dataset, stage, budget, path, {"model": "graphsep", **geometry}))
+        for path in sorted((root / key / "peers").glob("*-s*/results.json")):
+            peer = {"model": json.loads(path.read_text())["model"], "norm": ""}
+            table.append(row(dataset, "scratch", budget, path, peer))
     return table
+
+
+def row(dataset: Dataset, stage: str, budget: str, path: Path, extra: dict) -> dict:
+    """The table row of one finished run's ``results.json`` and ``provenance.json``."""
+    result = json.loads(path.read_text())
+    stamp = json.loads((path.parent / "provenance.json").read_text())
+    nan = float("nan")
+    return {
+        "domain": dataset.domain, "dataset": dataset.name, "variant": stage, "budget": budget,
+        "norm": result.get("norm", ""), "seed": result["seed"], "metric": result["metric"],
+        "valid": result["valid"], "test": result.get("test", nan),
+        "epochs": result["epochs_run"], "best_epoch": result.get("best_epoch", nan),
+        "params": result.get("params", nan),
+        "trainable_params": result.get("trainable_params", result.get("params", nan)),
+        "seconds": round(result["hours"] * 3600, 1), **dict.fromkeys(GEOMETRY, nan),
+        "commit": stamp["commit"], "date": stamp["date"], "machine": machine(stamp), **extra,
+    }  # fmt: skip
 
 
 def machine(stamp: dict) -> str:
@@ -180,19 +304,20 @@ def _mean_std(values: list[float], digits: int = 4) -> str:
 
 
 def summary(frame: pd.DataFrame) -> tuple[str, dict[str, float]]:
-    """The markdown summary of one budget's rows, and the mean relative gain (%) per domain.
+    """The markdown summary of graphsep's rows of one budget, and the relative gain per domain.
 
-    The score of a classification stage is test accuracy (higher is better); of a pretraining
-    stage the held-out loss (lower is better), shown but left out of the gains.
+    The score of a supervised stage is its test metric (accuracy, ROC-AUC: higher is better);
+    of a pretraining stage the held-out loss (lower is better), shown but left out of the gains.
     """
     lines = [
         "| domain | dataset | stage | metric | ShareNorm | SepNorm | sep - share (paired) "
-        "| seeds sep > share | relative gain | seconds per run |",
+        "| seeds sep better | relative gain | seconds per run |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     gains: dict[str, list[float]] = {}
-    for (domain, dataset, stage), cell in frame.groupby(["domain", "dataset", "variant"],
-                                                        sort=False):  # fmt: skip
+    ours = frame[frame.model == "graphsep"]
+    for (domain, dataset, stage), cell in ours.groupby(["domain", "dataset", "variant"],
+                                                       sort=False):  # fmt: skip
         score = "valid" if stage == "pretrain" else "test"
         by_norm = {n: cell[cell.norm == n].set_index("seed")[score] for n in NORMS}
         seeds = sorted(set(by_norm["share"].index) & set(by_norm["sep"].index))
@@ -214,6 +339,30 @@ def summary(frame: pd.DataFrame) -> tuple[str, dict[str, float]]:
     return "\n".join(lines) + "\n", per_domain
 
 
+def peers_summary(frame: pd.DataFrame) -> str:
+    """The molecule sets' test metric, graphsep's four cells beside each peer's, mean ± std."""
+    graph = frame[(frame.domain == "graph") & (frame.variant != "pretrain")]
+    cells = (
+        [("graphsep", "scratch", n) for n in NORMS]
+        + [("graphsep", "finetune", n) for n in NORMS]
+        + [(p, "scratch", "") for p in PEERS]
+    )
+    lines = [
+        "| dataset | metric | " + " | ".join(
+            f"{m} {v} {n}" if m == "graphsep" else m for m, v, n in cells) + " |",
+        "|---|---|" + "---|" * len(cells),
+    ]  # fmt: skip
+    for dataset, rows_ in graph.groupby("dataset", sort=False):
+        texts = []
+        for model, variant, norm in cells:
+            chosen = rows_[(rows_.model == model) & (rows_.variant == variant)
+                           & (rows_.norm.fillna("") == norm)]  # fmt: skip
+            texts.append(f"{_mean_std(list(chosen.test))} (n={len(chosen)})" if len(chosen)
+                         else "-")  # fmt: skip
+        lines.append(f"| {dataset} | {rows_.metric.iloc[0]} | " + " | ".join(texts) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def geometry_summary(frame: pd.DataFrame) -> str:
     """The markdown table of the [CLS] measures: both norms side by side, mean ± std over seeds.
 
@@ -224,7 +373,8 @@ def geometry_summary(frame: pd.DataFrame) -> str:
         "| effective rank share | effective rank sep | anisotropy share | anisotropy sep |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    analysed = frame[frame.variant.isin(ANALYZED)].dropna(subset=["uniformity"])
+    analysed = frame[frame.variant.isin(ANALYZED) & (frame.model == "graphsep")]
+    analysed = analysed.dropna(subset=["uniformity"])
     for (dataset, stage), cell in analysed.groupby(["dataset", "variant"], sort=False):
         by_norm = {n: cell[cell.norm == n].set_index("seed") for n in NORMS}
         seeds = sorted(set(by_norm["share"].index) & set(by_norm["sep"].index))
@@ -244,9 +394,9 @@ def write_outputs(table: list[dict], budget: str) -> str:
     csv = RESULTS / "sepnorm.csv"
     frame = pd.DataFrame(table, columns=COLUMNS)
     if csv.exists():
-        old = pd.read_csv(csv)
+        old = pd.read_csv(csv).fillna({"model": "graphsep"})  # rows from before peers
         frame = pd.concat([old[old.budget != budget], frame], ignore_index=True)
-    frame.to_csv(csv, index=False)
+    frame[COLUMNS].to_csv(csv, index=False)
     mine = frame[frame.budget == budget]
     if mine.empty:
         return f"no finished runs for budget {budget}\n"
@@ -255,15 +405,21 @@ def write_outputs(table: list[dict], budget: str) -> str:
     overall = statistics.fmean(per_domain.values()) if per_domain else float("nan")
     text = (
         f"SepNorm vs ShareNorm, budget `{budget}` (configs/*{'_quick' if budget == 'quick' else ''}"
-        ".yaml): test accuracy of the classification stages, held-out loss of pretraining; "
-        "mean ± std over seeds.\n"
+        ".yaml; molecules: configs/mol*.yaml"
+        + (" at width 64" if budget == "quick" else "")
+        + "): test metric of the supervised stages (accuracy; ROC-AUC for molecules), held-out "
+        "loss of pretraining; mean ± std over seeds.\n"
         f"Machine: {'; '.join(sorted(set(mine.machine)))}; commits "
         f"{', '.join(sorted(set(mine.commit)))}; {mine.date.min()} to {mine.date.max()}.\n\n"
         f"{body}\nMean relative gain of sep over share (classification stages, paired by seed): "
         f"{gain_line or 'none yet'}; over domains {overall:+.2f}% (paper: +{PAPER_GAIN}%).\n\n"
         "[CLS] of the test split (`graphsep analyze`): uniformity (Wang & Isola, t = 2; lower "
         "is more uniform), effective rank, anisotropy (mean pairwise cosine).\n\n"
-        f"{geometry_summary(mine)}"
+        f"{geometry_summary(mine)}\n"
+        "Molecules beside the peers, on the same scaffold split, seeds and epochs (test metric; "
+        "gin-virtual: OGB's GIN with a virtual node, chemprop: chemprop 2's default "
+        "D-MPNN).\n\n"
+        f"{peers_summary(mine)}"
     )
     (RESULTS / f"sepnorm_{budget}.md").write_text(text)
     return text
@@ -281,10 +437,11 @@ def main() -> None:
     root = args.work / "sepnorm" / args.budget
     archive = RunArchive(f"sepnorm_{args.budget}", root, [f"budget={args.budget}"])
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
+    (args.work / "data").mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:  # seed by seed, so that every dataset has as many when stopped
         for key in args.only:
             if not args.summarize:
-                run_seed(key, seed, root, args.budget, archive)
+                run_seed(key, seed, args.work, args.budget, archive)
             for stage in ANALYZED:  # runs finished before their analysis was added
                 analyze_pair(root, key, stage, seed, archive)
     print(write_outputs(rows(root, args.budget), args.budget))
