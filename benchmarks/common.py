@@ -102,12 +102,13 @@ class RunArchive:
         name (str): the benchmark's results name.
         work (Path): the work folder the runs write to.
         arguments (list[str]): what makes a run of this benchmark comparable (its overrides).
+        results (Path, optional): the results folder holding ``runs/``. (default: RESULTS)
     """
 
     FILES = ("results.json", "metrics.jsonl")
 
-    def __init__(self, name: str, work: Path, arguments: list[str]) -> None:
-        self.root = RESULTS / "runs" / name
+    def __init__(self, name: str, work: Path, arguments: list[str], results: Path = RESULTS):
+        self.root = results / "runs" / name
         self.work = work
         self.arguments = arguments
 

@@ -125,10 +125,28 @@ def config_path(key: str, recipe: str, budget: str) -> str:
     return str(REPO / "configs" / f"{key}_{recipe}{suffix}.yaml")
 
 
-def stage_args(key: str, stage: str, budget: str, work: Path, pretrained: Path) -> list[str]:
+@dataclass(frozen=True)
+class Plan:
+    """What one invocation runs: the work folder, the budget, the archive of finished runs,
+    overrides for every graphsep run (a smoke run's smaller model) and the peers to train."""
+
+    work: Path
+    budget: str
+    archive: RunArchive
+    overrides: tuple[str, ...] = ()
+    peers: tuple[str, ...] = tuple(PEERS)
+
+    @property
+    def root(self) -> Path:
+        """Where the runs go: ``<work>/sepnorm/<budget>``."""
+        return self.archive.work
+
+
+def stage_args(key: str, stage: str, plan: Plan, pretrained: Path) -> list[str]:
     """The config and overrides of one stage (``pretrained``: the run it starts from)."""
+    budget = plan.budget
     if key == ZINC or DATASETS[key].domain == "graph":
-        return graph_stage_args(key, stage, budget, work, pretrained)
+        return graph_stage_args(key, stage, plan, pretrained)
     if stage == "pretrain":
         return ["--config", config_path(key, DATASETS[key].pretrain, budget)]
     if stage == "scratch":
@@ -142,10 +160,9 @@ def stage_args(key: str, stage: str, budget: str, work: Path, pretrained: Path) 
     return ["--config", config_path(key, recipe, budget), *init, *probe]
 
 
-def graph_stage_args(
-    key: str, stage: str, budget: str, work: Path, pretrained: Path
-) -> list[str]:  # fmt: skip
+def graph_stage_args(key: str, stage: str, plan: Plan, pretrained: Path) -> list[str]:
     """A molecule stage: the ZINC pretraining, or a dataset config from scratch or pretrained."""
+    work, budget = plan.work, plan.budget
     if stage == "pretrain":
         return ["--config", str(REPO / "configs" / "pretrain_zinc.yaml"),
                 f"data.corpus.files=[{CORPUS}]", f"data.corpus.cache_dir={work / 'pretrain_cache'}",
@@ -163,24 +180,22 @@ def pretrained_run(root: Path, key: str, norm: str, seed: int) -> Path:
     return root / key / "pretrain" / f"{norm}-s{seed}"
 
 
-def run_stage(key: str, stage: str, seed: int, work: Path, budget: str,
-              archive: RunArchive) -> None:  # fmt: skip
+def run_stage(key: str, stage: str, seed: int, plan: Plan) -> None:
     """Run one stage's share and sep runs side by side (those not finished), archive them."""
-    root = archive.work
+    root = plan.root
     jobs = []
     for norm in NORMS:
         out_dir = root / key / stage / f"{norm}-s{seed}"
         if (out_dir / "results.json").exists():
             continue
         pretrained = pretrained_run(root, key, norm, seed)
-        overrides = [f"model.core.norm={norm}", f"seed={seed}"]
-        args = stage_args(key, stage, budget, work, pretrained)
-        jobs.append(([*args, *overrides], out_dir))
+        overrides = [f"model.core.norm={norm}", f"seed={seed}", *plan.overrides]
+        jobs.append(([*stage_args(key, stage, plan, pretrained), *overrides], out_dir))
     if key == ZINC and jobs:  # featurize the corpus once, before two runs would race to
         load_corpus(load_config(jobs[0][0][1], jobs[0][0][2:]).data.corpus)
     launch_side_by_side(jobs)
-    finish(jobs, archive, RUN_FILES, weights=stage == "pretrain")
-    analyze_pair(root, key, stage, seed, archive)
+    finish(jobs, plan.archive, RUN_FILES, weights=stage == "pretrain")
+    analyze_pair(root, key, stage, seed, plan.archive)
 
 
 def finish(jobs: list[tuple[list[str], Path]], archive: RunArchive, files: tuple[str, ...],
@@ -192,27 +207,31 @@ def finish(jobs: list[tuple[list[str], Path]], archive: RunArchive, files: tuple
         archive.keep(out_dir, (*files, "provenance.json"), weights=weights)
 
 
-def run_peers(key: str, seed: int, work: Path, budget: str, archive: RunArchive) -> None:
+def run_peers(key: str, seed: int, plan: Plan) -> None:
     """Train the peers not yet finished on the dataset's split with this seed, side by side."""
-    epochs = load_config(REPO / "configs" / f"{key}.yaml").train.epochs
+    work = plan.work
+    config = load_config(REPO / "configs" / f"{key}.yaml", list(plan.overrides))
+    epochs = config.train.epochs
     jobs = []
-    for name, peer in PEERS.items():
-        out_dir = archive.work / key / "peers" / f"{name}-s{seed}"
+    for name in plan.peers:
+        peer = PEERS[name]
+        out_dir = plan.root / key / "peers" / f"{name}-s{seed}"
         if (out_dir / "results.json").exists():
             continue
         command = [sys.executable, str(REPO / "benchmarks" / peer.script),
                    "--dataset", DATASETS[key].name, "--root", str(work / "data"),
                    "--seed", str(seed), "--out", str(out_dir),
-                   "--epochs", str(epochs if budget == "quick" else peer.full_epochs)]  # fmt: skip
+                   "--epochs", str(epochs if plan.budget == "quick" else peer.full_epochs),
+                   ]  # fmt: skip
         if name == "chemprop":
             command += ["--venv", str(work / "peers-venv")]
         jobs.append((command, out_dir))
     run_side_by_side(jobs)
-    for name, peer in PEERS.items():
-        finish([j for j in jobs if j[1].name.startswith(name)], archive, peer.files)
+    for name in plan.peers:
+        finish([j for j in jobs if j[1].name.startswith(name)], plan.archive, PEERS[name].files)
 
 
-def run_seed(key: str, seed: int, work: Path, budget: str, archive: RunArchive) -> None:
+def run_seed(key: str, seed: int, plan: Plan) -> None:
     """Run every stage of one dataset and seed, share and sep side by side, skipping done ones.
 
     A molecule set first needs the ZINC pretraining of both norms (run once), and ends with
@@ -220,13 +239,13 @@ def run_seed(key: str, seed: int, work: Path, budget: str, archive: RunArchive) 
     """
     graph = DATASETS[key].domain == "graph"
     if graph:
-        prepare(key, work)
+        prepare(key, plan.work)
     for stage in DATASETS[key].stages:
         if graph and stage == "finetune":
-            run_stage(ZINC, "pretrain", 0, work, budget, archive)
-        run_stage(key, stage, seed, work, budget, archive)
+            run_stage(ZINC, "pretrain", 0, plan)
+        run_stage(key, stage, seed, plan)
     if graph:
-        run_peers(key, seed, work, budget, archive)
+        run_peers(key, seed, plan)
 
 
 def analysis_dir(root: Path, key: str, stage: str, seed: int) -> Path:
@@ -389,9 +408,9 @@ def geometry_summary(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(table: list[dict], budget: str) -> str:
+def write_outputs(table: list[dict], budget: str, results: Path = RESULTS) -> str:
     """Merge ``table`` into ``sepnorm.csv`` (replacing this budget's rows); write the summary."""
-    csv = RESULTS / "sepnorm.csv"
+    csv = results / "sepnorm.csv"
     frame = pd.DataFrame(table, columns=COLUMNS)
     if csv.exists():
         old = pd.read_csv(csv).fillna({"model": "graphsep"})  # rows from before peers
@@ -421,7 +440,7 @@ def write_outputs(table: list[dict], budget: str) -> str:
         "D-MPNN).\n\n"
         f"{peers_summary(mine)}"
     )
-    (RESULTS / f"sepnorm_{budget}.md").write_text(text)
+    (results / f"sepnorm_{budget}.md").write_text(text)
     return text
 
 
@@ -431,20 +450,38 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", choices=BUDGETS, default="quick")
     parser.add_argument("--only", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    parser.add_argument(
+        "--peers",
+        nargs="*",
+        choices=sorted(PEERS),
+        default=list(PEERS),
+        help="peers to train on the molecule sets (none: --peers alone)",
+    )
     parser.add_argument("--work", type=absolute_path, default=REPO / "benchmarks" / "work")
+    parser.add_argument("--results", type=absolute_path, default=RESULTS,
+                        help="folder for sepnorm.csv, the summary and runs/ (default: "
+                        "benchmarks/results)")  # fmt: skip
     parser.add_argument("--summarize", action="store_true", help="only summarize finished runs")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="key=value for every graphsep run (a smoke run: a smaller model); "
+        "runs with overrides are archived apart, in sepnorm_<budget>_custom",
+    )
     args = parser.parse_args()
-    root = args.work / "sepnorm" / args.budget
-    archive = RunArchive(f"sepnorm_{args.budget}", root, [f"budget={args.budget}"])
+    name = f"sepnorm_{args.budget}" + ("_custom" if args.overrides else "")
+    root = args.work / name.replace("sepnorm_", "sepnorm/")
+    archive = RunArchive(name, root, [f"budget={args.budget}", *args.overrides], args.results)
+    plan = Plan(args.work, args.budget, archive, tuple(args.overrides), tuple(args.peers))
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
     (args.work / "data").mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:  # seed by seed, so that every dataset has as many when stopped
         for key in args.only:
             if not args.summarize:
-                run_seed(key, seed, args.work, args.budget, archive)
+                run_seed(key, seed, plan)
             for stage in ANALYZED:  # runs finished before their analysis was added
                 analyze_pair(root, key, stage, seed, archive)
-    print(write_outputs(rows(root, args.budget), args.budget))
+    print(write_outputs(rows(root, args.budget), args.budget, args.results))
 
 
 if __name__ == "__main__":
