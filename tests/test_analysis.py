@@ -80,6 +80,9 @@ def test_analyze_sep_and_share_image_checkpoints(fmnist_slice, tmp_path, capsys)
     embedded = split_embeddings(checkpoints[1])
     np.testing.assert_allclose(embedded.cls, np.load(tmp_path / "emb.npy"), atol=1e-5)
     np.testing.assert_array_equal(embedded.labels, np.load(test_file)["labels"])
+    given = split_embeddings(checkpoints[1], data=test_file)  # the same file, given: read whole
+    np.testing.assert_allclose(given.cls, embedded.cls, atol=1e-5)
+    np.testing.assert_array_equal(given.labels, embedded.labels)
 
 
 def test_analyze_a_text_mlm_checkpoint_with_its_own_tokenizer(imdb_slice, tmp_path, capsys):
@@ -90,6 +93,9 @@ def test_analyze_a_text_mlm_checkpoint_with_its_own_tokenizer(imdb_slice, tmp_pa
     embedded = split_embeddings(run / "best", "valid")
     assert embedded.cls.shape == (200, 32) and embedded.kind == "mlm"
     assert sorted(np.unique(embedded.labels)) == [0, 1]
+    table = imdb_slice[0].split("=", 1)[1]  # given as --data: split as the recipe splits tables
+    given = split_embeddings(run / "best", "valid", table)
+    np.testing.assert_allclose(given.cls, embedded.cls, atol=1e-5)
     with pytest.raises(ValueError, match="split 'train': choose one of valid, test"):
         split_embeddings(run / "best", "train")
     assert graphsep(["plot", str(run), "--out", str(tmp_path / "curves.png")]) == 0

@@ -4,22 +4,27 @@ import random
 import shutil
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 import torch
 from molecules import SHARED_DATA, bbbp_graphs, mol_graph
 from torch_geometric.data import Data
 
 import train
+from graphsep.analysis.split_embeddings import split_embeddings
+from graphsep.cli.main import main as graphsep
 from graphsep.config import load_config
 from graphsep.frontends.graph.batch import GraphBatch
 from graphsep.frontends.graph.collate import collate_graphs
 from graphsep.frontends.graph.frontend import graph_encoder
+from graphsep.molecules.build import build_dataset
 from graphsep.molecules.corpus import PretrainCorpus, load_corpus
 from graphsep.molecules.corpus_shards import build_cache, cache_folder
 from graphsep.molecules.featurize import featurize
 from graphsep.tasks.masked_graph.heads import atom_feature_weights, reconstruction_loss
 from graphsep.tasks.masked_graph.masking import MaskSampler, draw_masks, mask_generator
 from graphsep.tasks.masked_graph.run import build_pretrain_model, evaluate, load_pretrain_data
+from graphsep.tasks.property.data import BUNDLED
 from graphsep.tasks.property.model import build_predictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
 from graphsep.training.init import init_encoder_from
@@ -419,3 +424,25 @@ def test_bad_pretraining_input_stops_with_its_name(tmp_path, capsys, content, ov
     assert train.main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+@needs_data
+def test_analyze_a_pretrained_encoder_on_a_dataset_folder_given(pretrained, tmp_path, capsys):
+    rows = pd.read_csv(BUNDLED["ogbg-molbbbp"], nrows=300)[["smiles", "p_np"]]
+    rows.to_csv(tmp_path / "bbbp300.csv", index=False)
+    folder = build_dataset("bbbp300", tmp_path / "bbbp300.csv", tmp_path / "data",
+                           task_type="classification", split="random", skip_invalid=True,
+                           processes=1, progress=False)  # fmt: skip
+    best, out = str(pretrained / "best"), str(tmp_path / "analysis")
+    assert graphsep(["analyze", "--checkpoint", best, "--out", out]) == 2
+    assert "has no labelled split of its own" in capsys.readouterr().err
+    assert graphsep(["analyze", "--checkpoint", best, "--data", str(tmp_path), "--out", out]) == 2
+    assert f"{tmp_path}: not a dataset folder (no RELEASE_v1.txt)" in capsys.readouterr().err
+    assert graphsep(["analyze", "--checkpoint", best, "--data", str(folder), "--out", out]) == 0
+    report = json.loads((tmp_path / "analysis" / "analysis.json").read_text())
+    assert report["data"] == str(folder) and report["checkpoints"][0]["kind"] == "pretrain"
+    embedded = split_embeddings(best, "test", folder)
+    test_rows = pd.read_csv(folder / "split" / "random" / "test.csv.gz", header=None)[0]
+    labels = pd.read_csv(folder / "mapping" / "mol.csv.gz")["p_np"].to_numpy()[test_rows]
+    assert embedded.cls.shape == (len(test_rows), 32) == (report["checkpoints"][0]["rows"], 32)
+    assert sorted(embedded.labels[:, 0]) == sorted(labels)  # the loader orders by size

@@ -1,13 +1,14 @@
 """``graphsep analyze``'s work: measure and draw the [CLS] embeddings of some checkpoints.
 
-For each checkpoint, the [CLS] vectors of a split of its own data
-(:func:`~graphsep.analysis.split_embeddings.split_embeddings`) are measured
+For each checkpoint, the [CLS] vectors of a split of its own data, or of the data given
+(:func:`~graphsep.analysis.split_embeddings.split_embeddings`), are measured
 (:func:`~graphsep.analysis.geometry.geometry`) and projected; the spectra of all of them are
 overlaid in one figure, so checkpoints trained with SepNorm and ShareNorm compare at a glance.
 Written into one folder::
 
-    analysis.json        split, and per checkpoint: path, name, front end, task, norm, rows,
-                         dim, uniformity, effective_rank, anisotropy, mean_norm, singular_values
+    analysis.json        split, data given (or null), and per checkpoint: path, name, front
+                         end, task, norm, rows, dim, uniformity, effective_rank,
+                         anisotropy, mean_norm, singular_values
     spectrum.png         the singular-value spectra, overlaid
     projection-<i>.png   checkpoint i's embeddings on their two principal components, by label
 """
@@ -35,8 +36,16 @@ def checkpoint_name(path: Path) -> str:
     return path.parent.name if path.name in CHECKPOINT_FOLDERS else path.name
 
 
-def analyze(checkpoints: list[str | Path], out_dir: str | Path, split: str = "test") -> dict:
+def analyze(
+    checkpoints: list[str | Path],
+    out_dir: str | Path,
+    split: str = "test",
+    data: str | Path | None = None,
+) -> dict:
     """Measure and draw the [CLS] embeddings of ``split`` of each checkpoint into ``out_dir``.
+
+    ``data`` replaces each checkpoint's own data (see
+    :func:`~graphsep.analysis.split_embeddings.split_embeddings`).
 
     Returns:
         dict: the content of ``analysis.json``.
@@ -50,7 +59,7 @@ def analyze(checkpoints: list[str | Path], out_dir: str | Path, split: str = "te
     entries: list[dict[str, Any]] = []
     spectra = {}
     for index, path in enumerate(map(Path, checkpoints)):
-        embedded = split_embeddings(path, split)
+        embedded = split_embeddings(path, split, data)
         vectors = torch.from_numpy(embedded.cls)
         try:
             measures = geometry(vectors)
@@ -67,7 +76,7 @@ def analyze(checkpoints: list[str | Path], out_dir: str | Path, split: str = "te
             "singular_values": [round(float(v), 6) for v in values],
         })  # fmt: skip
     plot_spectra(spectra, out / "spectrum.png", f"[CLS] singular values, {split} split")
-    report = {"split": split, "checkpoints": entries}
+    report = {"split": split, "data": None if data is None else str(data), "checkpoints": entries}
     text = json.dumps(report, indent=1) + "\n"
     write_atomically(out / "analysis.json", lambda tmp: tmp.write_text(text))
     return report

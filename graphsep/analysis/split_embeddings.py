@@ -1,14 +1,22 @@
-"""The [CLS] vectors of a checkpoint's own data split, for any front end and any task.
+"""The [CLS] vectors of a data split, for any front end and any task.
 
 The checkpoint's saved config rebuilds its data (the same files, split and scaling: the
 Fashion-MNIST test images of an MAE run, the IMDB test reviews of an MLM or classification run
 read with the checkpoint's own tokenizer, the scaffold test split of a molecule property run);
 its encoder, without any head or decoder, embeds the split without masking or augmentation.
+
+Other data can be given instead (``data``), read as the checkpoint's recipe reads its own: for
+molecules a dataset folder in OGB's layout (``graphsep data build`` or an OGB download), whose
+split is embedded with its labels, by any graph checkpoint, pretraining ones included; for text
+a labelled table, split as the checkpoint's recipe splits tables; for images a labelled file or
+class folder (as ``graphsep embed --images`` reads it, with the checkpoint's pixel scaling),
+embedded whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +28,11 @@ from graphsep.config.legacy import upgrade_config
 from graphsep.core.device import moved
 from graphsep.frontends.build import build_encoder
 from graphsep.images.loaders import load_image_data
+from graphsep.images.sources import load_split
+from graphsep.molecules.ogb_layout import RELEASE_FILE
+from graphsep.molecules.table import DataError
 from graphsep.predict.encoder_only import EncoderOnly
+from graphsep.predict.images import ImagePredictor
 from graphsep.tasks.property.data import load_property_data
 from graphsep.text.loaders import checkpoint_tokenizer, load_text_data
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint, load_weights
@@ -49,26 +61,49 @@ class SplitEmbeddings:
     norm: str
 
 
-def _split_loader(cfg: Config, path: Path, kind: str, split: str) -> DataLoader:
-    """Return the loader of ``split`` of the data the checkpoint's config names."""
+def _split_loader(cfg: Config, path: Path, kind: str, split: str, given: bool) -> DataLoader:
+    """Return the loader of ``split`` of the data the (possibly redirected) config names."""
     if cfg.model.frontend == "image":
         return getattr(load_image_data(cfg), split)
     if cfg.model.frontend == "text":
         return getattr(load_text_data(cfg, tokenizer=checkpoint_tokenizer(path)), split)
-    if kind != "property":  # masked_graph: the corpus has no labels nor valid/test split
+    if kind != "property" and not given:  # the pretraining corpus has no labels nor split
         raise CheckpointError(
-            f"{path}: a {kind!r} checkpoint of the graph front end has no labelled split; "
-            "analyze a finetuned (property) checkpoint"
+            f"{path}: a {kind!r} checkpoint of the graph front end has no labelled split of "
+            "its own; analyze a finetuned (property) checkpoint, or pass a dataset folder "
+            "(--data)"
         )
     return getattr(load_property_data(cfg), split)
 
 
-@torch.no_grad()
-def split_embeddings(path: str | Path, split: str = "test") -> SplitEmbeddings:
-    """Embed ``split`` (valid or test) of the checkpoint's own data with its encoder.
+def reading(cfg: Config, data: Path, cache: Path) -> Config:
+    """Point the checkpoint's config at ``data`` instead of its own data (molecules and text).
 
     Raises:
-        CheckpointError: not a checkpoint, or a graph pretraining one (no labelled split).
+        DataError: a molecule ``data`` that is not a dataset folder.
+    """
+    if cfg.model.frontend == "text":
+        text = replace(cfg.data.text, path=str(data), cache_dir=str(cache))
+        return replace(cfg, data=replace(cfg.data, text=text))
+    if not (data / RELEASE_FILE).is_file():
+        raise DataError(
+            f"{data}: not a dataset folder (no {RELEASE_FILE}); molecules are analysed from a "
+            "dataset built with `graphsep data build NAME --source TABLE --root ROOT` "
+            "(pass ROOT/NAME) or downloaded by ogb"
+        )
+    name = "-".join(data.name.removesuffix("_pyg").split("_"))
+    return replace(cfg, data=replace(cfg.data, name=name, root=str(data.parent), source=None))
+
+
+@torch.no_grad()
+def split_embeddings(
+    path: str | Path, split: str = "test", data: str | Path | None = None
+) -> SplitEmbeddings:
+    """Embed ``split`` (valid or test) of the checkpoint's own data, or of ``data``.
+
+    Raises:
+        CheckpointError: not a checkpoint, or a graph pretraining one without ``data``.
+        DataError, ImageDataError: ``data`` cannot be read as the checkpoint's front end reads.
         ValueError: a split other than valid or test.
     """
     if split not in SPLITS:
@@ -77,17 +112,29 @@ def split_embeddings(path: str | Path, split: str = "test") -> SplitEmbeddings:
     cfg = config_from_dict(upgrade_config(ckpt.meta["config"]), str(ckpt.path / "meta.json"),
                            run=False)  # fmt: skip
     kind = ckpt.meta.get("kind", "property")
-    loader = _split_loader(cfg, ckpt.path, kind, split)
-    model = EncoderOnly(build_encoder(cfg.model))
-    state = {k: v for k, v in ckpt.state_dict.items() if k.startswith("encoder.")}
-    load_weights(model, state, ckpt.path)
-    model.eval()
-    vectors, labels = [], []
-    for batch in loader:
-        batch = moved(batch, "cpu")
-        vectors.append(model.encoder(batch).cls.float().numpy())
-        labels.append(batch.y.numpy())
+    if data is not None and cfg.model.frontend == "image":
+        return _given_images(ckpt.path, Path(data), kind, cfg.model.core.norm)
+    with tempfile.TemporaryDirectory() as cache:  # a given table's split, not the run's
+        if data is not None:
+            cfg = reading(cfg, Path(data), Path(cache))
+        loader = _split_loader(cfg, ckpt.path, kind, split, given=data is not None)
+        model = EncoderOnly(build_encoder(cfg.model))
+        state = {k: v for k, v in ckpt.state_dict.items() if k.startswith("encoder.")}
+        load_weights(model, state, ckpt.path)
+        model.eval()
+        vectors, labels = [], []
+        for batch in loader:
+            batch = moved(batch, "cpu")
+            vectors.append(model.encoder(batch).cls.float().numpy())
+            labels.append(batch.y.numpy())
     return SplitEmbeddings(
         cls=np.concatenate(vectors), labels=np.concatenate(labels), frontend=cfg.model.frontend,
         kind=kind, norm=cfg.model.core.norm,
     )  # fmt: skip
+
+
+def _given_images(path: Path, data: Path, kind: str, norm: str) -> SplitEmbeddings:
+    """Embed every image of a labelled file or class folder, scaled as the checkpoint was."""
+    images = load_split(data)
+    vectors = ImagePredictor.from_checkpoint(path, "cpu").embed(images.images, str(data))
+    return SplitEmbeddings(vectors, images.labels, "image", kind, norm)
