@@ -54,6 +54,7 @@ from finetune_sep_vs_share import MOLECULENET, TABLES, prepare
 from graphsep.analysis.report import analyze
 from graphsep.config import load_config
 from graphsep.molecules.corpus import load_corpus
+from graphsep.molecules.ogb_layout import dataset_folder
 
 NORMS = ("share", "sep")
 STAGES = ("pretrain", "finetune", "probe_bn", "probe_none", "scratch")
@@ -113,6 +114,8 @@ DATASETS = {
 ZINC = "zinc"
 """The molecule pretraining (one per norm, seed 0) that every molecule ``finetune`` starts from."""
 PRETRAINING = {ZINC: Dataset("graph", "zinc-moses", ("pretrain",))}
+ZINC_ANALYSIS_SET = "molbbbp"
+"""Whose test split the ZINC encoders' [CLS] is measured on (small: built in seconds)."""
 PEERS = {
     "gin-virtual": Peer("gin_virtual.py", 100, ("results.json", "metrics.jsonl")),
     "chemprop": Peer("chemprop_run.py", 50, ("results.json",)),
@@ -195,7 +198,7 @@ def run_stage(key: str, stage: str, seed: int, plan: Plan) -> None:
         load_corpus(load_config(jobs[0][0][1], jobs[0][0][2:]).data.corpus)
     launch_side_by_side(jobs)
     finish(jobs, plan.archive, RUN_FILES, weights=stage == "pretrain")
-    analyze_pair(root, key, stage, seed, plan.archive)
+    analyze_pair(key, stage, seed, plan)
 
 
 def finish(jobs: list[tuple[list[str], Path]], archive: RunArchive, files: tuple[str, ...],
@@ -253,22 +256,28 @@ def analysis_dir(root: Path, key: str, stage: str, seed: int) -> Path:
     return root / key / "analysis" / f"{stage}-s{seed}"
 
 
-def analyze_pair(root: Path, key: str, stage: str, seed: int, archive: RunArchive) -> None:
+def analyze_pair(key: str, stage: str, seed: int, plan: Plan) -> None:
     """Run ``graphsep analyze`` on the stage's share and sep checkpoints, unless done.
 
     Skipped where a run's checkpoint is not here (a run restored from the archive keeps only
-    its scores) and for the probes, whose frozen encoder is the pretraining stage's.
+    its scores) and for the probes, whose frozen encoder is the pretraining stage's. The ZINC
+    encoders, pretrained without labels, are measured on the test split of
+    :data:`ZINC_ANALYSIS_SET`.
     """
+    root = plan.root
     out = analysis_dir(root, key, stage, seed)
     runs = [root / key / stage / f"{norm}-s{seed}" for norm in NORMS]
     done = (out / "analysis.json").exists()
     finished = all((r / "results.json").exists() and (r / "best").is_dir() for r in runs)
-    graph_pretraining = key == ZINC  # masked-graph pretraining has no labelled split
-    if done or stage not in ANALYZED or not finished or graph_pretraining:
+    if done or stage not in ANALYZED or not finished:
         return
+    data = None
+    if key == ZINC:
+        prepare(ZINC_ANALYSIS_SET, plan.work)
+        data = dataset_folder(DATASETS[ZINC_ANALYSIS_SET].name, plan.work / "data")
     print(f"analyzing {key} {stage} seed {seed}", flush=True)
-    analyze([r / "best" for r in runs], out)
-    archive.keep(out, ANALYSIS_FILES)
+    analyze([r / "best" for r in runs], out, data=data)
+    plan.archive.keep(out, ANALYSIS_FILES)
 
 
 def cls_geometry(root: Path, key: str, stage: str, norm: str, seed: int) -> dict[str, float]:
@@ -480,7 +489,7 @@ def main() -> None:
             if not args.summarize:
                 run_seed(key, seed, plan)
             for stage in ANALYZED:  # runs finished before their analysis was added
-                analyze_pair(root, key, stage, seed, archive)
+                analyze_pair(key, stage, seed, plan)
     print(write_outputs(rows(root, args.budget), args.budget, args.results))
 
 
