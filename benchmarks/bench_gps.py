@@ -157,7 +157,7 @@ def markdown(rounds: dict[str, list[dict]], args: argparse.Namespace, stamp: dic
         m = med[model]
         lines.append(f"| {model} | {m['step_ms']:.0f} | {m['step_cpu_ms']:.0f} | "
                      f"{m['collate_ms']:.1f} | {m['peak_mb_above_data']:.0f} | "
-                     f"{m['params']:,} |")  # fmt: skip
+                     f"{int(m['params']):,} |")  # fmt: skip
     ratio = {k: med["graphsep"][k] / med["gps"][k] for k in keys[:4]}
     lines.append(
         f"| graphsep / GPS | {ratio['step_ms']:.2f}x | {ratio['step_cpu_ms']:.2f}x | "

@@ -218,7 +218,7 @@ def main() -> None:
         result = {"input": label, **run()}
         print(json.dumps(result), flush=True)
         report["runs"].append(result)
-    arch = json.loads((checkpoint / "meta.json").read_text())["config"]["model"]
+    arch = json.loads((checkpoint / "meta.json").read_text())["config"]["model"]["core"]
     report["note"] = (
         "Each row is one command line run alone, start-up and model load included. graphsep: "
         f"dim {arch['dim']}, depth {arch['depth']}, {arch['num_heads']} heads, {arch['norm']}norm; "
