@@ -51,6 +51,7 @@ from common import (
 )
 from finetune_sep_vs_share import MOLECULENET, TABLES, prepare
 
+from graphsep.analysis.plots import plt, save_figure
 from graphsep.analysis.report import analyze
 from graphsep.config import load_config
 from graphsep.molecules.corpus import load_corpus
@@ -331,6 +332,12 @@ def _mean_std(values: list[float], digits: int = 4) -> str:
     return f"{statistics.fmean(values):.{digits}f} ± {std:.{digits}f}"
 
 
+def _scores(values, stage: str) -> str:
+    """Mean ± std of a stage's scores: test metrics x100, held-out losses as they are."""
+    values = list(values)
+    return _mean_std(values) if stage == "pretrain" else _mean_std([100 * v for v in values], 2)
+
+
 def summary(frame: pd.DataFrame) -> tuple[str, dict[str, float]]:
     """The markdown summary of graphsep's rows of one budget, and the relative gain per domain.
 
@@ -357,11 +364,11 @@ def summary(frame: pd.DataFrame) -> tuple[str, dict[str, float]]:
             gain = 100 * statistics.fmean(d / b for d, b in zip(diffs, shares, strict=True))
             gains.setdefault(domain, []).append(gain)
             relative = f"{gain:+.2f}%"
-        cells = [f"{_mean_std(list(by_norm[n]))} (n={len(by_norm[n])})" for n in NORMS]
+        cells = [f"{_scores(by_norm[n], stage)} (n={len(by_norm[n])})" for n in NORMS]
         lines.append(
             f"| {domain} | {dataset} | {stage} | {cell.metric.iloc[0]} | {cells[0]} | {cells[1]} "
-            f"| {_mean_std(diffs) if diffs else '-'} | {sum(better)}/{len(seeds)} | {relative} "
-            f"| {cell.seconds.mean():.0f} |"
+            f"| {_scores(diffs, stage) if diffs else '-'} | {sum(better)}/{len(seeds)} "
+            f"| {relative} | {cell.seconds.mean():.0f} |"
         )
     per_domain = {d: statistics.fmean(g) for d, g in gains.items()}
     return "\n".join(lines) + "\n", per_domain
@@ -385,7 +392,7 @@ def peers_summary(frame: pd.DataFrame) -> str:
         for model, variant, norm in cells:
             chosen = rows_[(rows_.model == model) & (rows_.variant == variant)
                            & (rows_.norm.fillna("") == norm)]  # fmt: skip
-            texts.append(f"{_mean_std(list(chosen.test))} (n={len(chosen)})" if len(chosen)
+            texts.append(f"{_scores(chosen.test, variant)} (n={len(chosen)})" if len(chosen)
                          else "-")  # fmt: skip
         lines.append(f"| {dataset} | {rows_.metric.iloc[0]} | " + " | ".join(texts) + " |")
     return "\n".join(lines) + "\n"
@@ -417,8 +424,57 @@ def geometry_summary(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(table: list[dict], budget: str, results: Path = RESULTS) -> str:
-    """Merge ``table`` into ``sepnorm.csv`` (replacing this budget's rows); write the summary."""
+def plot_differences(frame: pd.DataFrame, path: Path) -> None:
+    """Draw sep - share (test metric x100) of every supervised cell: seeds as dots, mean as bar."""
+    ours = frame[(frame.model == "graphsep") & (frame.variant != "pretrain")]
+    labels, diffs = [], []
+    for (dataset, stage), cell in ours.groupby(["dataset", "variant"], sort=False):
+        by_norm = {n: cell[cell.norm == n].set_index("seed").test for n in NORMS}
+        seeds = sorted(set(by_norm["share"].index) & set(by_norm["sep"].index))
+        if seeds:
+            labels.append(f"{dataset} {stage}")
+            diffs.append([100 * (by_norm["sep"][s] - by_norm["share"][s]) for s in seeds])
+    figure, axis = plt.subplots(figsize=(6.5, 0.3 * len(labels) + 1.2))
+    means = [statistics.fmean(d) for d in diffs]
+    axis.barh(range(len(labels)), means, color=["tab:blue" if m > 0 else "tab:red" for m in means],
+              alpha=0.4)  # fmt: skip
+    for row, values in enumerate(diffs):
+        axis.scatter(values, [row] * len(values), s=9, color="black", zorder=3)
+    axis.axvline(0, color="grey", linewidth=0.8)
+    axis.set_yticks(range(len(labels)), labels, fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlabel("SepNorm - ShareNorm, test metric x100 (bar: mean, dots: seeds)")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def write_docs(text: str, frame: pd.DataFrame, name: str, docs: Path) -> bool:
+    """Put the summary between ``name``'s markers in ``docs/results.md``, its plot in ``img/``.
+
+    Returns:
+        bool: whether ``results.md`` has the markers (nothing is written without them).
+    """
+    page = docs / "results.md"
+    begin, end = f"<!-- begin {name}: written by benchmarks/sepnorm.py -->", f"<!-- end {name} -->"
+    content = page.read_text() if page.exists() else ""
+    if begin not in content or end not in content:
+        return False
+    (docs / "img").mkdir(exist_ok=True)
+    plot_differences(frame, docs / "img" / f"{name}.png")
+    block = f"{begin}\n{text}\n![sep - share per cell and seed](img/{name}.png)\n\n{end}"
+    head, rest = content.split(begin, 1)
+    page.write_text(head + block + rest.split(end, 1)[1])
+    return True
+
+
+def write_outputs(
+    table: list[dict], budget: str, results: Path = RESULTS
+) -> tuple[str, pd.DataFrame]:
+    """Merge ``table`` into ``sepnorm.csv`` (replacing this budget's rows); write the summary.
+
+    Returns:
+        tuple[str, pd.DataFrame]: the summary, and this budget's rows.
+    """
     csv = results / "sepnorm.csv"
     frame = pd.DataFrame(table, columns=COLUMNS)
     if csv.exists():
@@ -427,7 +483,7 @@ def write_outputs(table: list[dict], budget: str, results: Path = RESULTS) -> st
     frame[COLUMNS].to_csv(csv, index=False)
     mine = frame[frame.budget == budget]
     if mine.empty:
-        return f"no finished runs for budget {budget}\n"
+        return f"no finished runs for budget {budget}\n", mine
     body, per_domain = summary(mine)
     gain_line = "; ".join(f"{d} {g:+.2f}%" for d, g in per_domain.items())
     overall = statistics.fmean(per_domain.values()) if per_domain else float("nan")
@@ -439,7 +495,8 @@ def write_outputs(table: list[dict], budget: str, results: Path = RESULTS) -> st
         "loss of pretraining; mean ± std over seeds.\n"
         f"Machine: {'; '.join(sorted(set(mine.machine)))}; commits "
         f"{', '.join(sorted(set(mine.commit)))}; {mine.date.min()} to {mine.date.max()}.\n\n"
-        f"{body}\nMean relative gain of sep over share (classification stages, paired by seed): "
+        f"{body}\nScores x100 (held-out losses as they are). Mean relative gain of sep over "
+        "share (supervised stages, paired by seed): "
         f"{gain_line or 'none yet'}; over domains {overall:+.2f}% (paper: +{PAPER_GAIN}%).\n\n"
         "[CLS] of the test split (`graphsep analyze`): uniformity (Wang & Isola, t = 2; lower "
         "is more uniform), effective rank, anisotropy (mean pairwise cosine).\n\n"
@@ -450,7 +507,7 @@ def write_outputs(table: list[dict], budget: str, results: Path = RESULTS) -> st
         f"{peers_summary(mine)}"
     )
     (results / f"sepnorm_{budget}.md").write_text(text)
-    return text
+    return text, mine
 
 
 def main() -> None:
@@ -470,6 +527,13 @@ def main() -> None:
     parser.add_argument("--results", type=absolute_path, default=RESULTS,
                         help="folder for sepnorm.csv, the summary and runs/ (default: "
                         "benchmarks/results)")  # fmt: skip
+    parser.add_argument(
+        "--docs",
+        type=absolute_path,
+        default=REPO / "docs",
+        help="folder whose results.md gets the summary between the markers "
+        "<!-- begin NAME: ... --> and <!-- end NAME --> (NAME: sepnorm_<budget>)",
+    )
     parser.add_argument("--summarize", action="store_true", help="only summarize finished runs")
     parser.add_argument(
         "overrides",
@@ -490,7 +554,10 @@ def main() -> None:
                 run_seed(key, seed, plan)
             for stage in ANALYZED:  # runs finished before their analysis was added
                 analyze_pair(key, stage, seed, plan)
-    print(write_outputs(rows(root, args.budget), args.budget, args.results))
+    text, frame = write_outputs(rows(root, args.budget), args.budget, args.results)
+    print(text)
+    if not frame.empty and write_docs(text, frame, name, args.docs):
+        print(f"wrote the summary into {args.docs / 'results.md'} and {args.docs / 'img'}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ SMALL = ["model.core.dim=32", "model.core.depth=1", "model.core.num_heads=4", "t
 def _harness(tmp_path: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, "benchmarks/sepnorm.py", "--only", "molbbbp", "--seeds", "0",
                "--peers", "gin-virtual", "--work", str(tmp_path / "work"),
-               "--results", str(tmp_path / "results"), *SMALL]  # fmt: skip
+               "--results", str(tmp_path / "results"), "--docs", str(tmp_path / "docs"),
+               *SMALL]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
@@ -26,6 +27,12 @@ def _harness(tmp_path: Path) -> subprocess.CompletedProcess:
 def test_the_harness_runs_a_molecule_set_end_to_end_and_resumes_from_its_archive(
     shared_data, tmp_path
 ):
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "results.md"
+    begin = "<!-- begin sepnorm_quick_custom: written by benchmarks/sepnorm.py -->"
+    page.write_text(
+        f"# Results\n\n{begin}\nold numbers\n<!-- end sepnorm_quick_custom -->\nprose\n"
+    )
     first = _harness(tmp_path)
     table = pd.read_csv(tmp_path / "results" / "sepnorm.csv")
     cells = set(zip(table.dataset, table.variant, table.model, table.norm.fillna(""), strict=True))
@@ -46,6 +53,9 @@ def test_the_harness_runs_a_molecule_set_end_to_end_and_resumes_from_its_archive
     summary = (tmp_path / "results" / "sepnorm_quick.md").read_text()
     assert "| graph | ogbg-molbbbp | finetune | rocauc |" in summary
     assert "| ogbg-molbbbp | rocauc |" in summary  # the peers table
+    docs = page.read_text()  # the summary replaced what stood between the markers
+    assert summary in docs and "old numbers" not in docs and docs.endswith("prose\n")
+    assert (tmp_path / "docs" / "img" / "sepnorm_quick_custom.png").stat().st_size > 1000
     archive = tmp_path / "results" / "runs" / "sepnorm_quick_custom"
     assert (archive / "zinc" / "pretrain" / "sep-s0" / "best" / "model.safetensors").is_file()
     assert "train.py" in first.stdout and "gin_virtual.py" in first.stdout
