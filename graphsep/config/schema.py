@@ -18,6 +18,7 @@ from graphsep.config.ranges import (
 )
 from graphsep.core.config import CoreConfig
 from graphsep.core.norm import CLS_NORM_KINDS, NORM_KINDS
+from graphsep.core.precision import PRECISIONS
 from graphsep.frontends.graph.config import EDGE_KINDS, NODE_KINDS, GraphConfig
 from graphsep.frontends.image.config import POSITION_KINDS, ImageConfig
 from graphsep.frontends.text.config import TextConfig
@@ -141,6 +142,9 @@ class TrainConfig:
     grad_clip: float = 5.0  # max gradient norm; 0 disables
     max_steps: int = 0  # stop after this many optimizer steps; 0: no limit (for quick tests)
     checkpoint_every: int = 0  # also write the resumable last/ every K steps; 0: epoch ends only
+    # fp32, or bf16 / fp16 autocast for training and evaluation ([CLS] statistics, losses and
+    # metrics stay float32; fp16 scales the loss); bf16 wants a GPU or a CPU with AMX/AVX-512
+    precision: str = "fp32"
 
 
 @dataclass
@@ -168,6 +172,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "task.classify.probe_norm": PROBE_NORMS,
     "task.name": TASKS,
     "resume": ("no", "auto"),
+    "train.precision": tuple(PRECISIONS),
 }
 """The values each choice key allows, from the modules that define them."""
 

@@ -69,12 +69,15 @@ class ClsPredictor(nn.Module):
         self.head = head
 
     def forward(self, batch: Any) -> Tensor:
-        """Return raw outputs ``(B, num_outputs)``: logits or standardised values."""
-        return self.head(self.encoder(batch).cls)
+        """Return raw outputs ``(B, num_outputs)``: logits or standardised values, float32.
+
+        float32 whatever the precision the model ran in, so that losses and metrics are.
+        """
+        return self.head(self.encoder(batch).cls).float()
 
     def embed(self, batch: Any) -> Tensor:
-        """Return the [CLS] embeddings ``(B, D)``."""
-        return self.encoder(batch).cls
+        """Return the [CLS] embeddings ``(B, D)``, float32."""
+        return self.encoder(batch).cls.float()
 
     def no_weight_decay(self) -> set[str]:
         """Return the encoder's no-decay names, prefixed, and the head's biases."""

@@ -82,8 +82,9 @@ class SepNorm(nn.Module):
 
         The [CLS] statistics span every row of ``cls_index``: the whole batch, in any chunks.
         """
-        cls = self.cls_norm(x[cls_index])  # (B, D)
-        return self.tok_norm(x).index_copy(0, cls_index, cls)  # (R, D): [CLS] rows replaced
+        cls = self.cls_norm(x[cls_index])  # (B, D), float32 under any autocast
+        tokens = self.tok_norm(x)
+        return tokens.index_copy(0, cls_index, cls.to(tokens.dtype))  # (R, D): [CLS] rows
 
     def extra_repr(self) -> str:
         """Hyper-parameters shown in ``repr``."""

@@ -9,6 +9,7 @@ resume from them, ``metrics.jsonl`` and the ``best`` checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from graphsep.config import Config, config_to_dict
+from graphsep.core.precision import autocast, grad_scaler
 from graphsep.errors import GraphsepError
 from graphsep.files import write_atomically
 from graphsep.progress import progress_bar
@@ -144,6 +146,7 @@ class TrainingRun:
         if cfg.train.max_steps:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
         self.optimizer = build_optimizer(self.model, cfg.train.lr, cfg.train.weight_decay)
+        self.scaler = grad_scaler(cfg.train.precision, ctx.device)  # fp16 only
         warmup = min(int(cfg.train.warmup_epochs * steps_per_epoch), self.total_steps // 2)
         self.scheduler = warmup_cosine(self.optimizer, warmup, self.total_steps)
         self.progress = Progress()
@@ -248,6 +251,8 @@ class TrainingRun:
             self.optimizer.load_state_dict(state["optimizer"])
             check_optimizer_state(self.optimizer)
             self.scheduler.load_state_dict(state["scheduler"])
+            if "scaler" in state:  # an fp16 run's loss scale
+                self.scaler.load_state_dict(state["scaler"])
             restore_rng(state["rng"], self.ctx)
             self.progress = Progress(**state["progress"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -287,19 +292,28 @@ class TrainingRun:
                 "rng": rng,
                 "progress": progress,
             }
+            if self.scaler.is_enabled():
+                train_state["scaler"] = self.scaler.state_dict()
             save_checkpoint(
                 self.out_dir / "last", self.model.state_dict(), self.meta(progress=progress),
                 train_state=train_state, keep_previous=True, files=self.checkpoint_files(),
             )  # fmt: skip
         barrier(self.ctx)
 
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Return the context of ``train.precision`` on the run's device (training, evaluation)."""
+        return autocast(self.cfg.train.precision, self.ctx.device)
+
     def _train_step(self, batch: Any, epoch: int, batch_index: int) -> float:
-        loss = self.batch_loss(batch, epoch, batch_index)
+        with self.autocast():
+            loss = self.batch_loss(batch, epoch, batch_index)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if self.cfg.train.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # fp16: skipped when a gradient overflowed
+        self.scaler.update()
         self.scheduler.step()
         return loss.item()
 
@@ -328,7 +342,8 @@ class TrainingRun:
         """Evaluate on every rank; the main one appends the epoch's row and keeps the best."""
         self._check_weights()
         self.model.eval()
-        evaluation = self.evaluate(epoch)
+        with self.autocast():
+            evaluation = self.evaluate(epoch)
         if not self.ctx.is_main:
             return
         seconds = time.perf_counter() - start

@@ -68,7 +68,7 @@ class MaeDecoder(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(self, tokens: Tensor, restore: Tensor) -> Tensor:
-        """Map the encoder's ``(B, 1 + K, D)`` to pixels of every patch ``(B, N, p * p * C)``."""
+        """Map the encoder's ``(B, 1 + K, D)`` to float32 pixels of the patches ``(B, N, P)``."""
         x = self.embed(tokens)  # (B, 1 + K, d)
         B, N = restore.shape
         masks = self.mask_token.expand(B, N - (x.size(1) - 1), -1)
@@ -77,7 +77,7 @@ class MaeDecoder(nn.Module):
         patches = patches.gather(1, index)  # (B, N, d) in place
         x = torch.cat([x[:, :1], patches], dim=1) + self.positions
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        return self.predict(self.blocks(x, mask)[:, 1:])
+        return self.predict(self.blocks(x, mask)[:, 1:]).float()
 
 
 class MaeModel(nn.Module):

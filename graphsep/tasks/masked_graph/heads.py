@@ -45,8 +45,8 @@ class CategoricalHead(nn.Module):
         self.out = nn.Linear(dim, sum(self.vocab_sizes))
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        """Map ``(M, in_dim)`` to one ``(M, V_f)`` logit tensor per feature ``f``."""
-        return list(self.out(self.transform(x)).split(self.vocab_sizes, dim=-1))
+        """Map ``(M, in_dim)`` to one ``(M, V_f)`` float32 logit tensor per feature ``f``."""
+        return list(self.out(self.transform(x)).float().split(self.vocab_sizes, dim=-1))
 
     def extra_repr(self) -> str:
         """Hyper-parameters shown in ``repr``."""

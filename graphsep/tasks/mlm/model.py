@@ -61,7 +61,7 @@ class MlmModel(nn.Module):
         chosen = [c.targets != IGNORED for c in batch.chunks]
         vectors = torch.cat([t[sel] for t, sel in zip(tokens, chosen, strict=True)])
         targets = torch.cat([c.targets[sel] for c, sel in zip(batch.chunks, chosen, strict=True)])
-        return TokenPredictions(self.head(vectors), targets)
+        return TokenPredictions(self.head(vectors).float(), targets)  # float32 logits
 
     def no_weight_decay(self) -> set[str]:
         """Return the encoder's no-decay names and the head's biases and norm."""
