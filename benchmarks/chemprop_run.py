@@ -9,10 +9,13 @@ missing with ``python3 -m venv VENV && VENV/bin/pip install torch==2.13.0 chempr
 pinned in the same command, else pip pulls a CUDA build). The molecules, labels and scaffold
 split are graphsep's built dataset (``mapping/mol.csv.gz`` and ``split/scaffold``), written out
 as one CSV with a ``split`` column (``--splits-column``), so chemprop trains, selects its epoch
-(on validation loss, its default) and is tested on exactly graphsep's rows. Everything else is
-chemprop's default (hidden size 300, depth 3, ``--epochs`` 50 unless given). The valid and test
-predictions of the best checkpoint (``chemprop predict``) are scored by OGB's ``Evaluator``, the
-code that scores graphsep. Writes ``results.json`` once finished.
+(on validation loss, its default) and is tested on graphsep's rows. chemprop refuses a SMILES
+RDKit will not sanitize (OGB's sets keep a few, featurized leniently): such molecules are left
+out of its training and validation data, and in scoring get the training split's mean label
+(a constant, so they rank as chance), counted in ``results.json`` (``unparsable``). Everything
+else is chemprop's default (hidden size 300, depth 3, ``--epochs`` 50 unless given). The
+valid and test predictions of the best checkpoint (``chemprop predict``) are scored by OGB's
+``Evaluator``, the code that scores graphsep. Writes ``results.json`` once finished.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from ogb.graphproppred import Evaluator
+from rdkit import Chem, RDLogger
 
 from graphsep.molecules.ogb_layout import dataset_folder
 
@@ -59,6 +63,8 @@ def split_table(dataset: str, root: Path) -> tuple[pd.DataFrame, list[str]]:
         table.loc[rows.to_numpy(), "split"] = theirs
     if (table.split == "").any():
         raise SystemExit(f"{folder}: {int((table.split == '').sum())} molecules in no split")
+    RDLogger.DisableLog("rdApp.*")  # the refusals are counted, not printed
+    table["parsable"] = [Chem.MolFromSmiles(s) is not None for s in table.smiles]
     return table, tasks
 
 
@@ -86,7 +92,8 @@ def train(args: argparse.Namespace) -> dict:
     evaluator = Evaluator(args.dataset)
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / "data.csv"
-    table[["smiles", *tasks, "split"]].to_csv(data, index=False)
+    table.loc[table.parsable, ["smiles", *tasks, "split"]].to_csv(data, index=False)
+    fallback = table.loc[table.split == "train", tasks].mean().to_numpy()  # per task, NaN-aware
     task_type = "regression" if evaluator.eval_metric == "rmse" else "classification"
     start = time.perf_counter()
     run([str(chemprop), "train", "-i", str(data), "-s", "smiles", "--target-columns", *tasks,
@@ -98,14 +105,18 @@ def train(args: argparse.Namespace) -> dict:
     scores = {}
     for part in ("valid", "test"):
         rows = table[table.split == SPLITS[part]]
-        pred = predict(chemprop, model, rows, args.out, part)
+        pred = np.tile(fallback, (len(rows), 1))
+        pred[rows.parsable.to_numpy()] = predict(chemprop, model, rows[rows.parsable], args.out,
+                                                 part)  # fmt: skip
         result = evaluator.eval({"y_true": rows[tasks].to_numpy(np.float64), "y_pred": pred})
         scores[part] = float(result[evaluator.eval_metric])
+    unparsable = (~table.parsable).groupby(table.split).sum()
     version = subprocess.run([str(chemprop), "--version"], capture_output=True, text=True)
     return {
         "dataset": args.dataset, "model": "chemprop", "version": version.stdout.strip(),
         "metric": evaluator.eval_metric, **scores, "epochs_run": args.epochs,
         "seed": args.seed, "hours": (time.perf_counter() - start) / 3600,
+        "unparsable": {part: int(unparsable.get(SPLITS[part], 0)) for part in SPLITS},
     }  # fmt: skip
 
 

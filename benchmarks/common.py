@@ -73,7 +73,7 @@ def run_side_by_side(jobs: list[tuple[list[str], Path]]) -> None:
     threads per run would oversubscribe this machine's 2 cores and slow both several times.
 
     Raises:
-        SystemExit: a command failed; the message names its log.
+        SystemExit: a command failed (once all have ended); the message names the logs.
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     running = []
@@ -82,10 +82,13 @@ def run_side_by_side(jobs: list[tuple[list[str], Path]]) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         log = open(out_dir / "train.log", "a")  # noqa: SIM115 - closed after wait
         running.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log), log))
+    failed = []
     for job, log in running:
         if job.wait() != 0:
-            raise SystemExit(f"run failed, see {log.name}")
+            failed.append(log.name)
         log.close()
+    if failed:
+        raise SystemExit(f"run failed, see {', '.join(failed)}")
 
 
 class RunArchive:

@@ -197,18 +197,25 @@ def run_stage(key: str, stage: str, seed: int, plan: Plan) -> None:
         jobs.append(([*stage_args(key, stage, plan, pretrained), *overrides], out_dir))
     if key == ZINC and jobs:  # featurize the corpus once, before two runs would race to
         load_corpus(load_config(jobs[0][0][1], jobs[0][0][2:]).data.corpus)
-    launch_side_by_side(jobs)
-    finish(jobs, plan.archive, RUN_FILES, weights=stage == "pretrain")
+    try:
+        launch_side_by_side(jobs)
+    finally:
+        finish([out_dir for _, out_dir in jobs], plan.archive, RUN_FILES, stage == "pretrain")
     analyze_pair(key, stage, seed, plan)
 
 
-def finish(jobs: list[tuple[list[str], Path]], archive: RunArchive, files: tuple[str, ...],
+def finish(out_dirs: list[Path], archive: RunArchive, files: tuple[str, ...],
            weights: bool = False) -> None:  # fmt: skip
-    """Stamp each finished job's folder with machine, date and commit, and archive it."""
+    """Stamp each finished, unstamped run with machine, date and commit, and archive it.
+
+    Called whether or not a side-by-side launch failed, so a run that finished beside a
+    failed one is kept.
+    """
     stamp = json.dumps(provenance(), indent=1) + "\n"
-    for _, out_dir in jobs:
-        (out_dir / "provenance.json").write_text(stamp)
-        archive.keep(out_dir, (*files, "provenance.json"), weights=weights)
+    for out_dir in out_dirs:
+        if (out_dir / "results.json").exists() and not (out_dir / "provenance.json").exists():
+            (out_dir / "provenance.json").write_text(stamp)
+            archive.keep(out_dir, (*files, "provenance.json"), weights=weights)
 
 
 def run_peers(key: str, seed: int, plan: Plan) -> None:
@@ -216,10 +223,9 @@ def run_peers(key: str, seed: int, plan: Plan) -> None:
     work = plan.work
     config = load_config(REPO / "configs" / f"{key}.yaml", list(plan.overrides))
     epochs = config.train.epochs
-    jobs = []
-    for name in plan.peers:
+    jobs, out_dirs = [], {n: plan.root / key / "peers" / f"{n}-s{seed}" for n in plan.peers}
+    for name, out_dir in out_dirs.items():
         peer = PEERS[name]
-        out_dir = plan.root / key / "peers" / f"{name}-s{seed}"
         if (out_dir / "results.json").exists():
             continue
         command = [sys.executable, str(REPO / "benchmarks" / peer.script),
@@ -230,9 +236,11 @@ def run_peers(key: str, seed: int, plan: Plan) -> None:
         if name == "chemprop":
             command += ["--venv", str(work / "peers-venv")]
         jobs.append((command, out_dir))
-    run_side_by_side(jobs)
-    for name in plan.peers:
-        finish([j for j in jobs if j[1].name.startswith(name)], plan.archive, PEERS[name].files)
+    try:
+        run_side_by_side(jobs)
+    finally:
+        for name, out_dir in out_dirs.items():
+            finish([out_dir], plan.archive, PEERS[name].files)
 
 
 def run_seed(key: str, seed: int, plan: Plan) -> None:
