@@ -149,6 +149,10 @@ def test_torchrun_two_processes_write_one_log_and_one_checkpoint(data_root, tmp_
 CLASSIFY = {  # config, data slice fixture, loader, a tiny model and evaluation batches
     "images": ("fmnist_finetune_quick.yaml", "fmnist_slice", load_image_data,
                ["model.core.dim=32", "model.core.depth=1", "train.eval_batch_size=96"]),
+    # a frozen encoder: DDP sees the head's parameters only, none left without a gradient
+    "image probe": ("fmnist_finetune_quick.yaml", "fmnist_slice", load_image_data,
+                    ["model.core.dim=32", "model.core.depth=1", "train.eval_batch_size=96",
+                     "task.classify.probe=true"]),
     # one text per evaluation batch: no padding, so that one process computes exactly what the
     # ranks did (padding changes [CLS] only by rounding, enough to flip a near-tied review)
     "texts": ("imdb_finetune_quick.yaml", "imdb_slice", load_text_data,

@@ -67,6 +67,14 @@ class GraphFrontEnd(nn.Module):
             or name.startswith(("embedding.", "local.bond_encoders.", "local.mask_bond"))
         }
 
+    def mask_parameters(self) -> list[nn.Parameter]:
+        """Return the [MASK] embeddings, which only masked pretraining uses."""
+        return [p for n, p in self.named_parameters() if n in MASK_PARAMETERS]
+
+
+MASK_PARAMETERS = ("embedding.mask_token", "embedding.edge_encoding.mask_edge", "local.mask_bond")
+"""The front end's [MASK] embeddings: the masked atom, the masked bond's bias and local state."""
+
 
 def graph_encoder(core: CoreConfig, graph: GraphConfig) -> Encoder:
     """Build the graph front end and the core that ``model.core`` and ``model.graph`` describe.

@@ -49,11 +49,6 @@ class ClassifyRun(TrainingRun):
 
     kind = "classify"
 
-    @property
-    def find_unused_parameters(self) -> bool:
-        """A probe's frozen encoder has no gradients; DDP must not wait for them."""
-        return self.cfg.task.classify.probe
-
     def build(self) -> tuple[nn.Module, DataLoader]:
         """Check ``model.init_from`` first, then load the data and build the classifier."""
         cfg = self.cfg

@@ -50,8 +50,6 @@ class FinetuneRun(TrainingRun):
     """
 
     kind = "property"
-    # the graph front end's [MASK] embeddings get no gradient outside pretraining
-    find_unused_parameters = True
 
     def build(self) -> tuple[nn.Module, DataLoader]:
         """Check ``model.init_from`` first, then load the data and build the predictor."""
@@ -63,6 +61,10 @@ class FinetuneRun(TrainingRun):
         model = build_predictor(cfg, self.task.num_tasks)
         if encoder_state is not None:
             load_weights(model.encoder, encoder_state, f"model.init_from={cfg.model.init_from}")
+        # the [MASK] embeddings get no gradient outside pretraining: frozen, DDP need not
+        # search every step for parameters without one (find_unused_parameters)
+        for param in model.encoder.frontend.mask_parameters():
+            param.requires_grad_(False)
         return model, self.data.train
 
     def data_fingerprint(self) -> dict[str, Any]:
