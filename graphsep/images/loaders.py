@@ -83,6 +83,7 @@ def _loader(
     )  # fmt: skip
     return DataLoader(
         dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
+        pin_memory=ctx.device.type == "cuda",
         generator=torch.Generator().manual_seed(cfg.seed),
     )  # fmt: skip
 

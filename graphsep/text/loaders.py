@@ -143,7 +143,8 @@ def _loader(
     )  # fmt: skip
     return DataLoader(
         dataset, batch_sampler=sampler, collate_fn=TextCollator(chunks),
-        num_workers=cfg.data.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
+        num_workers=cfg.data.num_workers,
+        pin_memory=ctx.device.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed),
     )  # fmt: skip
 
 
@@ -184,8 +185,14 @@ def load_text_data(
         digest.update(rows[name].tobytes())
     eval_bs = cfg.train.eval_batch_size
     return TextData(
-        train=_loader(sets["train"], per_rank_batch_size(cfg.train.batch_size, ctx), True,
-                      cfg.data.batch_chunks, cfg, ctx),  # fmt: skip
+        train=_loader(
+            sets["train"],
+            per_rank_batch_size(cfg.train.batch_size, ctx),
+            True,
+            cfg.data.batch_chunks,
+            cfg,
+            ctx,
+        ),  # fmt: skip
         valid=_loader(sets["valid"], eval_bs, False, 1, cfg, ctx),
         test=_loader(sets["test"], eval_bs, False, 1, cfg, ctx),
         tokenizer=tokenizer,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
-from graphsep.core.device import moved
+from graphsep.core.device import DeviceBatch
 
 
 @dataclass
-class GraphChunk:
+class GraphChunk(DeviceBatch):
     """Padded tensors for ``B`` graphs with ``T = 1 + N`` slots, the [CLS] slot at position 0.
 
     Args:
@@ -53,13 +52,9 @@ class GraphChunk:
         """Number of graphs ``B`` in the chunk."""
         return self.x.size(0)
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> GraphChunk:
-        """Return a copy with every tensor moved to ``device``."""
-        return moved(self, device, non_blocking)
-
 
 @dataclass
-class GraphBatch:
+class GraphBatch(DeviceBatch):
     """One batch of graphs held as chunks, each a :class:`GraphChunk` padded to its own size.
 
     A random batch sorted by size and cut into chunks pads about as little as a size-bucketed
@@ -79,7 +74,3 @@ class GraphBatch:
     def num_graphs(self) -> int:
         """Number of graphs over every chunk."""
         return sum(chunk.num_graphs for chunk in self.chunks)
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> GraphBatch:
-        """Return a copy with every chunk and the targets moved to ``device``."""
-        return moved(self, device, non_blocking)

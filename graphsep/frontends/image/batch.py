@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
-from graphsep.core.device import moved
+from graphsep.core.device import DeviceBatch
 
 
 @dataclass
-class ImageBatch:
+class ImageBatch(DeviceBatch):
     """``B`` images of one size, as floats, and what a task adds to them.
 
     Args:
@@ -33,7 +32,3 @@ class ImageBatch:
     def num_images(self) -> int:
         """Number of images ``B``."""
         return self.pixels.size(0)
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> ImageBatch:
-        """Return a copy with every tensor moved to ``device``."""
-        return moved(self, device, non_blocking)

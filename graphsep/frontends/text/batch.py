@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
-from graphsep.core.device import moved
+from graphsep.core.device import DeviceBatch
 
 
 @dataclass
-class TextChunk:
+class TextChunk(DeviceBatch):
     """``B`` texts padded to ``T`` tokens, [CLS] at position 0.
 
     Args:
@@ -30,13 +29,9 @@ class TextChunk:
         """Number of texts ``B`` in the chunk."""
         return self.ids.size(0)
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> TextChunk:
-        """Return a copy with every tensor moved to ``device``."""
-        return moved(self, device, non_blocking)
-
 
 @dataclass
-class TextBatch:
+class TextBatch(DeviceBatch):
     """One batch of texts as chunks of similar length; one chunk is the unchunked case.
 
     Args:
@@ -51,7 +46,3 @@ class TextBatch:
     def num_texts(self) -> int:
         """Number of texts over every chunk."""
         return sum(chunk.num_texts for chunk in self.chunks)
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> TextBatch:
-        """Return a copy with every chunk and the labels moved to ``device``."""
-        return moved(self, device, non_blocking)

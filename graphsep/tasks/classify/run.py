@@ -33,7 +33,7 @@ def correct_and_total(model: ClsPredictor, loader: DataLoader, device: torch.dev
     model.eval()
     counts = np.zeros(2, dtype=np.int64)
     for batch in loader:
-        batch = batch.to(device)
+        batch = batch.to(device, non_blocking=True)
         predicted = model(batch).argmax(dim=-1)
         counts += [int((predicted == batch.y).sum()), len(batch.y)]
     return counts
@@ -71,7 +71,7 @@ class ClassifyRun(TrainingRun):
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Cross-entropy of one batch."""
-        batch = batch.to(self.ctx.device)
+        batch = batch.to(self.ctx.device, non_blocking=True)
         return F.cross_entropy(self.trained(batch), batch.y)
 
     def _accuracy(self, split: str) -> float:

@@ -44,7 +44,7 @@ def held_out_loss(
     model.eval()
     total, images = 0.0, 0
     for k, batch in enumerate(loader):
-        batch = masks(batch, HELD_OUT_EPOCH, rank + k * world_size).to(device)
+        batch = masks(batch, HELD_OUT_EPOCH, rank + k * world_size).to(device, non_blocking=True)
         total += float(model(batch).loss()) * batch.num_images
         images += batch.num_images
     return total, images
@@ -77,7 +77,7 @@ class MaeRun(TrainingRun):
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Reconstruction loss of one batch under its seeded masks."""
-        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device)
+        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device, non_blocking=True)
         return self.trained(batch).loss()
 
     def evaluate(self, epoch: int) -> Evaluation:

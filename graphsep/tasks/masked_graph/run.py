@@ -166,7 +166,7 @@ def evaluate(
     losses = []
     for k, batch in enumerate(loader):
         batch_index = ctx.rank + k * ctx.world_size  # its place in the one-process order
-        rec = model(masks(batch, HELD_OUT_EPOCH, batch_index).to(device))
+        rec = model(masks(batch, HELD_OUT_EPOCH, batch_index).to(device, non_blocking=True))
         loss, parts = reconstruction_loss(rec, atom_weights)
         losses.append(torch.cat([loss.detach().view(1), parts]).cpu())
         meter.update(rec)
@@ -228,7 +228,7 @@ class PretrainRun(TrainingRun):
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Reconstruction loss of one batch under its seeded masks."""
-        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device)
+        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device, non_blocking=True)
         loss, _ = reconstruction_loss(self.trained(batch), self.atom_weights)
         return loss
 

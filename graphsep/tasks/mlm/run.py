@@ -42,7 +42,7 @@ def held_out_counts(
     model.eval()
     loss, correct, tokens = 0.0, 0, 0
     for k, batch in enumerate(loader):
-        batch = masks(batch, HELD_OUT_EPOCH, rank + k * world_size).to(device)
+        batch = masks(batch, HELD_OUT_EPOCH, rank + k * world_size).to(device, non_blocking=True)
         predictions = model(batch)
         count = predictions.targets.numel()
         loss += float(predictions.loss()) * count
@@ -77,7 +77,7 @@ class MlmRun(TrainingRun):
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Cross-entropy of the selected tokens of one batch under its seeded corruption."""
-        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device)
+        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device, non_blocking=True)
         return self.trained(batch).loss()
 
     def evaluate(self, epoch: int) -> Evaluation:

@@ -156,6 +156,7 @@ def bucket_loader(
         batch_sampler=sampler,
         collate_fn=GraphCollator(cfg.model.graph.max_hops, chunks, canonical_paths),
         num_workers=cfg.data.num_workers,
+        pin_memory=ctx is not None and ctx.device.type == "cuda",
         # its own generator: creating an iterator would otherwise draw from the global RNG,
         # shifting the dropout stream of a run resumed mid-epoch
         generator=torch.Generator().manual_seed(cfg.seed),

@@ -33,7 +33,7 @@ def predict(
     model.eval()
     preds, labels = [], []
     for batch in loader:
-        batch = batch.to(device)
+        batch = batch.to(device, non_blocking=True)
         preds.append(task.predictions(model(batch)).cpu())
         labels.append(batch.y.cpu())
     if not preds:  # a rank whose share of a small split is empty
@@ -73,7 +73,7 @@ class FinetuneRun(TrainingRun):
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Task loss of one batch (NaN-masked BCE, or MSE on standardised targets)."""
-        batch = batch.to(self.ctx.device)
+        batch = batch.to(self.ctx.device, non_blocking=True)
         return self.task.loss(self.trained(batch), batch.y)
 
     def evaluate(self, epoch: int) -> Evaluation:
