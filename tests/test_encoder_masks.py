@@ -20,7 +20,8 @@ def tokens_and_mask(padded: bool) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_the_mask_is_only_what_attention_needs():
     tokens, full = tokens_and_mask(padded=False)
-    assert attention_mask(tokens, full, None) is None
+    assert attention_mask(tokens, None, None) is None  # no padding: nothing to mask
+    assert attention_mask(tokens, full, None).shape == (5, 1, 1, 7)  # decided without a read
     _, padded = tokens_and_mask(padded=True)
     key_mask = attention_mask(tokens, padded, None)
     assert key_mask.dtype == torch.bool and key_mask.shape == (5, 1, 1, 7)
@@ -35,6 +36,6 @@ def test_no_bias_gives_the_outputs_of_a_dense_zero_bias(norm, padded):
     torch.manual_seed(0)
     encoder = TransformerEncoder(16, depth=2, num_heads=4, norm_layer=norm_layer(norm)).train()
     tokens, mask = tokens_and_mask(padded)
-    fast = encoder(tokens, mask)  # no mask, or a boolean key mask
+    fast = encoder(tokens, mask if padded else None)  # a boolean key mask, or none
     dense = encoder(tokens, mask, torch.zeros(5, 4, 7, 7))  # the float path, as before
     torch.testing.assert_close(fast[mask], dense[mask], rtol=1e-5, atol=1e-5)

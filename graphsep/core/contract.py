@@ -22,14 +22,15 @@ class CoreInput:
 
     Args:
         tokens (Tensor): ``(B, T, D)``, the [CLS] token at position 0.
-        mask (Tensor): ``(B, T)`` bool, True = real token; position 0 is always True.
+        mask (Tensor | None): ``(B, T)`` bool, True = real token; position 0 is always True.
+            None: no padding (images), so attention gets no mask at all.
         bias (Tensor | None): additive attention bias ``(B, H, T, T)``, or None (image, text):
-            then the core passes no mask to attention at all, or a boolean key mask when
-            there is padding.
+            then the core passes attention no mask, or a boolean key mask when there is
+            padding.
     """
 
     tokens: Tensor
-    mask: Tensor
+    mask: Tensor | None
     bias: Tensor | None = None
 
 

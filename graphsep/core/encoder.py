@@ -24,16 +24,20 @@ from graphsep.core.norm import NormLayer, SepNorm, norm_layer
 from graphsep.core.packing import ChunkLayout
 
 
-def attention_mask(tokens: Tensor, mask: Tensor, bias: Tensor | None) -> Tensor | None:
+def attention_mask(tokens: Tensor, mask: Tensor | None, bias: Tensor | None) -> Tensor | None:
     """Return what SDPA needs to attend over ``tokens`` ``(B, T, D)``, and no more.
 
-    A front end without a pairwise bias (image, text) pays nothing for one: with no padding
-    either, no mask at all; with padding only, a boolean ``(B, 1, 1, T)`` key mask (True =
-    attend), which the fused kernels take. With a bias (the graph), the float ``(B, H, T, T)``
-    bias with padding keys at ``-inf``.
+    A front end without a pairwise bias (image, text) pays nothing for one: without padding
+    (``mask`` None: images, whose sequences all have one length) no mask at all, so SDPA may
+    take its flash kernel; with padding, a boolean ``(B, 1, 1, T)`` key mask (True = attend),
+    which the memory-efficient kernel takes. With a bias (the graph), the float
+    ``(B, H, T, T)`` bias with padding keys at ``-inf``. Nothing is read back to the host: the
+    choice goes by what the front end passed, not by the mask's values.
     """
     if bias is None:
-        return None if bool(mask.all()) else mask[:, None, None, :]  # (B, 1, 1, T)
+        return None if mask is None else mask[:, None, None, :]  # (B, 1, 1, T)
+    if mask is None:
+        return bias.to(tokens.dtype)
     # [CLS] is always a real key, so no query row is fully masked
     key_padding = ~mask[:, None, None, :]  # (B, 1, 1, T)
     return bias.to(tokens.dtype).masked_fill(key_padding, float("-inf"))
@@ -120,12 +124,15 @@ class TransformerEncoder(nn.Module):
             norm_layer(cfg.norm, cfg.cls_norm),
         )  # fmt: skip
 
-    def forward(self, tokens: Tensor, mask: Tensor, bias: Tensor | None = None) -> Tensor:
+    def forward(
+        self, tokens: Tensor, mask: Tensor | None = None, bias: Tensor | None = None
+    ) -> Tensor:
         """Encode one chunk: ``tokens`` ``(B, T, D)``.
 
         Args:
             tokens (Tensor): ``(B, T, D)`` with [CLS] at position 0.
-            mask (Tensor): ``(B, T)`` bool, True = real token; position 0 must be True.
+            mask (Tensor, optional): ``(B, T)`` bool, True = real token; position 0 must be
+                True. None: no padding.
             bias (Tensor, optional): additive attention bias ``(B, H, T, T)``.
 
         Returns:

@@ -52,8 +52,7 @@ class ImageFrontEnd(nn.Module):
             patches = patches.gather(1, index)  # (B, K, D)
         cls = (self.cls_token + self.positions[:, :1]).expand(patches.size(0), -1, -1)
         tokens = torch.cat([cls, patches], dim=1)
-        mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
-        return [CoreInput(tokens, mask)]
+        return [CoreInput(tokens, None)]  # every sequence one length: no padding, no mask
 
     def check(self, pixels: Tensor) -> None:
         """Stop on images this front end was not built for, naming both shapes.

@@ -76,8 +76,7 @@ class MaeDecoder(nn.Module):
         index = restore[..., None].expand(-1, -1, x.size(-1))
         patches = patches.gather(1, index)  # (B, N, d) in place
         x = torch.cat([x[:, :1], patches], dim=1) + self.positions
-        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        return self.predict(self.blocks(x, mask)[:, 1:]).float()
+        return self.predict(self.blocks(x)[:, 1:]).float()  # no padding: no mask
 
 
 class MaeModel(nn.Module):
