@@ -145,6 +145,8 @@ class TrainConfig:
     # fp32, or bf16 / fp16 autocast for training and evaluation ([CLS] statistics, losses and
     # metrics stay float32; fp16 scales the loss); bf16 wants a GPU or a CPU with AMX/AVX-512
     precision: str = "fp32"
+    # torch.compile the training forward and backward (dynamic shapes); evaluation stays eager
+    compile: bool = False
 
 
 @dataclass

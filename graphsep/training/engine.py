@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -159,6 +160,8 @@ class TrainingRun:
             self.trained = DistributedDataParallel(
                 self.model, find_unused_parameters=self.find_unused_parameters
             )
+        if cfg.train.compile:  # dynamic: chunks and sequences change length batch to batch
+            self.trained = torch.compile(self.trained, dynamic=True)
 
     # -- what a mode supplies -------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from graphsep.training.distributed import DistContext
 RESULT_NEUTRAL_KEYS = {
     "out_dir", "resume", "progress", "device", "data.root", "data.source", "data.num_workers",
     "train.checkpoint_every", "train.eval_batch_size", "data.corpus.cache_dir",
-    "data.corpus.num_workers", "data.text.cache_dir",
+    "data.corpus.num_workers", "data.text.cache_dir", "train.compile",
 }  # fmt: skip
 """Keys a resumed run may change: they do not change what it computes (a cached split or
 tokenizer that differs is caught by the data fingerprint)."""
