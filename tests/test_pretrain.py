@@ -446,3 +446,17 @@ def test_analyze_a_pretrained_encoder_on_a_dataset_folder_given(pretrained, tmp_
     labels = pd.read_csv(folder / "mapping" / "mol.csv.gz")["p_np"].to_numpy()[test_rows]
     assert embedded.cls.shape == (len(test_rows), 32) == (report["checkpoints"][0]["rows"], 32)
     assert sorted(embedded.labels[:, 0]) == sorted(labels)  # the loader orders by size
+
+
+@needs_data
+def test_collating_in_worker_processes_changes_no_number(zinc_args, tmp_path):
+    rows = {}
+    for workers in (0, 2):  # shortest paths in workers; masks keyed by epoch and batch
+        out_dir = tmp_path / f"workers{workers}"
+        args = ["--config", "configs/pretrain_quick.yaml", *zinc_args, *TINY,
+                f"out_dir={out_dir}", f"data.num_workers={workers}", "train.epochs=1",
+                "train.max_steps=4", "train.batch_size=256"]  # fmt: skip
+        assert train.main(args) == 0
+        row = json.loads((out_dir / "metrics.jsonl").read_text().splitlines()[-1])
+        rows[workers] = {k: v for k, v in row.items() if "seconds" not in k}
+    assert rows[0] == rows[2]
