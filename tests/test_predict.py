@@ -154,6 +154,21 @@ def test_smiles_arguments_print_predictions(checkpoint, predictor, capsys):
     assert printed["p_np"].between(0, 1).all() and printed["p_np"].nunique() == 2
 
 
+def test_bf16_predictions_and_embeddings_are_float32_and_near_fp32(checkpoint, predictor, capsys):
+    low = Predictor.from_checkpoint(checkpoint, device="cpu", precision="bf16")
+    smiles = [SMALL, *LARGER]
+    full, half = predictor.predict(smiles)["p_np"], low.predict(smiles)["p_np"]
+    assert half.dtype == np.float32 and (half - full).abs().max() < 0.02
+    vectors = low.embed(smiles)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, predictor.embed(smiles), atol=0.1)
+    assert not np.array_equal(vectors, predictor.embed(smiles))  # it did run in bf16
+    args = ["predict", "--checkpoint", str(checkpoint), "--smiles", SMALL, "--precision", "bf16"]
+    assert main(args) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    assert printed["p_np"][0] == pytest.approx(float(half[0]), abs=1e-5)
+
+
 def test_alone_or_among_larger_molecules_same_number(predictor):
     alone = predictor.predict([SMALL])["p_np"][0]
     among = predictor.predict([*LARGER[:2], SMALL, *LARGER[2:]])["p_np"][2]

@@ -12,7 +12,9 @@ from graphsep.predict.tables import write_table
 
 
 def _load(args: argparse.Namespace) -> tuple[ImagePredictor, object, list[str]]:
-    predictor = ImagePredictor.from_checkpoint(args.checkpoint, args.device, args.batch_size)
+    predictor = ImagePredictor.from_checkpoint(
+        args.checkpoint, args.device, args.batch_size, args.precision
+    )
     images, names = load_images(args.images)
     return predictor, images, names
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from graphsep.core.precision import PRECISIONS
 from graphsep.errors import EXIT_BAD_INPUT
 from graphsep.predict.predictor import (
     DEFAULT_BATCH_SIZE,
@@ -77,7 +78,7 @@ def add_source_options(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Add the SMILES column, batch and chunk sizes, atom limit, leniency and device options.
+    """Add the SMILES column, batch and chunk sizes, atom limit, leniency, device, precision.
 
     Args:
         parser (argparse.ArgumentParser): the command's parser.
@@ -112,6 +113,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "gets RDKit's reason as its error)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    parser.add_argument(
+        "--precision", choices=tuple(PRECISIONS), default="fp32",
+        help="bf16 or fp16: autocast on the device, outputs float32 (default: fp32)",
+    )  # fmt: skip
 
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
@@ -125,7 +130,7 @@ def load_predictor(args: argparse.Namespace) -> Predictor:
     """
     return Predictor.from_checkpoint(
         args.checkpoint, args.device, args.max_atoms, args.batch_size,
-        allow_unsanitized=args.allow_unsanitized,
+        allow_unsanitized=args.allow_unsanitized, precision=args.precision,
     )  # fmt: skip
 
 

@@ -17,7 +17,9 @@ SHOWN_FAILURES = 5
 
 
 def _load(args: argparse.Namespace) -> tuple[TextPredictor, pd.DataFrame, list[str]]:
-    predictor = TextPredictor.from_checkpoint(args.checkpoint, args.device)
+    predictor = TextPredictor.from_checkpoint(
+        args.checkpoint, args.device, precision=args.precision
+    )
     table = pd.concat(list(table_chunks(args.texts)))
     require_columns(table.columns, [args.text_column], "text", args.texts)
     return predictor, table, table[args.text_column].fillna("").astype(str).tolist()

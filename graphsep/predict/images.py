@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from graphsep.config import Config, config_from_dict
+from graphsep.core.precision import autocast
 from graphsep.frontends.image.collate import ImageCollator
 from graphsep.frontends.image.frontend import image_encoder
 from graphsep.images.errors import ImageDataError
@@ -39,6 +40,7 @@ class ImagePredictor:
         can_classify (bool): whether the model has a class head.
         device (torch.device): where it runs.
         batch_size (int): images per forward pass.
+        precision (str): fp32, or bf16 / fp16 autocast (outputs stay float32).
     """
 
     model: nn.Module
@@ -47,11 +49,13 @@ class ImagePredictor:
     can_classify: bool
     device: torch.device
     batch_size: int = 256
+    precision: str = "fp32"
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str = "auto", batch_size: int = 256
-    ) -> ImagePredictor:
+        cls, path: str | Path, device: str = "auto", batch_size: int = 256,
+        precision: str = "fp32",
+    ) -> ImagePredictor:  # fmt: skip
         """Load a ``classify`` or ``mae`` checkpoint folder.
 
         Raises:
@@ -83,7 +87,7 @@ class ImagePredictor:
         load_weights(model, state, ckpt.path)
         device_ = resolve_device(device)
         model.to(device_).eval()
-        return cls(model, collate, cfg, kind == "classify", device_, batch_size)
+        return cls(model, collate, cfg, kind == "classify", device_, batch_size, precision)
 
     def _check(self, images: np.ndarray, where: str) -> None:
         image = self.cfg.model.image
@@ -101,7 +105,8 @@ class ImagePredictor:
         for start in range(0, len(images), self.batch_size):
             rows = torch.from_numpy(images[start : start + self.batch_size])
             batch = self.collate([(image, 0) for image in rows]).to(self.device)
-            out = self.model.encoder(batch).cls if embed else self.model(batch).softmax(-1)
+            with autocast(self.precision, self.device):
+                out = self.model.encoder(batch).cls if embed else self.model(batch).softmax(-1)
             parts.append(out.float().cpu().numpy())
         return np.concatenate(parts)
 

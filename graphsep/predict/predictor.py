@@ -32,6 +32,7 @@ from torch_geometric.data import Data
 
 from graphsep.config import config_from_dict
 from graphsep.core.heads import ClsPredictor
+from graphsep.core.precision import autocast
 from graphsep.frontends.graph.batch import GraphBatch
 from graphsep.frontends.graph.checks import ogb_feature_problems
 from graphsep.frontends.graph.collate import collate_graphs
@@ -113,6 +114,8 @@ class Predictor:
         allow_unsanitized (bool, optional): score a molecule RDKit will not sanitize (featurized
             leniently, as for OGB's datasets) with a warning, instead of refusing it with RDKit's
             reason. (default: False)
+        precision (str, optional): fp32, or bf16 / fp16 autocast; scores and embeddings stay
+            float32. (default: ``"fp32"``)
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class Predictor:
         processes: int | None = None,
         device: str | torch.device = "cpu",
         allow_unsanitized: bool = False,
+        precision: str = "fp32",
     ) -> None:
         if batch_size < 1 or max_atoms < 1:
             raise ValueError(f"batch_size ({batch_size}) and max_atoms ({max_atoms}) must be >= 1")
@@ -138,6 +142,7 @@ class Predictor:
         self.processes = max(1, cores // 2) if processes is None else processes
         self.model_threads = max(1, cores - self.processes)
         self.allow_unsanitized = allow_unsanitized
+        self.precision = precision
 
     @classmethod
     def from_checkpoint(
@@ -148,6 +153,7 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         processes: int | None = None,
         allow_unsanitized: bool = False,
+        precision: str = "fp32",
     ) -> Predictor:
         """Load a finetuned checkpoint folder (``<out_dir>/best``) for scoring.
 
@@ -159,6 +165,7 @@ class Predictor:
             batch_size (int, optional): see :class:`Predictor`. (default: ``64``)
             processes (int | None, optional): see :class:`Predictor`. (default: None)
             allow_unsanitized (bool, optional): see :class:`Predictor`. (default: False)
+            precision (str, optional): see :class:`Predictor`. (default: ``"fp32"``)
 
         Returns:
             Predictor: ready to score.
@@ -177,7 +184,8 @@ class Predictor:
             # only the model and its head matter here: other sections may hold other versions' keys
             saved = ckpt.meta["config"]
             cfg = config_from_dict(
-                {"model": saved["model"], "task": saved.get("task", {})}, str(meta_file),
+                {"model": saved["model"], "task": saved.get("task", {})},
+                str(meta_file),
                 run=False,
             )
             task = TaskSpec.from_dict(ckpt.meta["task"])
@@ -195,7 +203,7 @@ class Predictor:
         device_ = resolve_device(device)
         return cls(
             model, task, cfg.model.graph.max_hops, max_atoms, batch_size, processes, device_,
-            allow_unsanitized,
+            allow_unsanitized, precision,
         )  # fmt: skip
 
     def predict(self, smiles: Sequence[str]) -> pd.DataFrame:
@@ -336,7 +344,8 @@ class Predictor:
         )
         for ids in batches:
             batch = collate_graphs([graphs[i] for i in ids], self.max_hops).to(self.device)
-            parts.append(score(batch).float().cpu())
+            with autocast(self.precision, self.device):
+                parts.append(score(batch).float().cpu())
             order += ids
         out = torch.empty(len(graphs), parts[0].size(1))
         out[torch.tensor(order)] = torch.cat(parts)

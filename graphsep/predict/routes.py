@@ -28,6 +28,5 @@ def wrong_source(meta: dict[str, Any], where: str, needs: str) -> str:
     frontend = frontend_of(meta)
     kind = meta.get("kind", "unknown")
     return (
-        f"{where}: a {kind!r} checkpoint of the {frontend} front end; {needs}: "
-        f"{SOURCES[frontend]}"
+        f"{where}: a {kind!r} checkpoint of the {frontend} front end; {needs}: {SOURCES[frontend]}"
     )

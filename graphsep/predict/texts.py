@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from graphsep.config import config_from_dict
+from graphsep.core.precision import autocast
 from graphsep.frontends.build import build_encoder
 from graphsep.frontends.text.collate import TextCollator
 from graphsep.predict.encoder_only import EncoderOnly
@@ -39,6 +40,7 @@ class TextPredictor:
         classes (list[str] | None): the label of each class; None without a class head.
         device (torch.device): where it runs.
         batch_size (int): texts per forward pass.
+        precision (str): fp32, or bf16 / fp16 autocast (outputs stay float32).
     """
 
     model: nn.Module
@@ -46,11 +48,13 @@ class TextPredictor:
     classes: list[str] | None
     device: torch.device
     batch_size: int = 64
+    precision: str = "fp32"
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str = "auto", batch_size: int = 64
-    ) -> TextPredictor:
+        cls, path: str | Path, device: str = "auto", batch_size: int = 64,
+        precision: str = "fp32",
+    ) -> TextPredictor:  # fmt: skip
         """Load a text model's ``classify`` or ``mlm`` checkpoint folder and its tokenizer.
 
         Raises:
@@ -78,7 +82,7 @@ class TextPredictor:
         load_weights(model, state, ckpt.path)
         device_ = resolve_device(device)
         model.to(device_).eval()
-        return cls(model, tokenizer, classes, device_, batch_size)
+        return cls(model, tokenizer, classes, device_, batch_size, precision)
 
     @torch.inference_mode()
     def _outputs(self, texts: list[str], embed: bool, width: int) -> tuple[np.ndarray, list[str]]:
@@ -90,7 +94,8 @@ class TextPredictor:
         for start in range(0, len(rows), self.batch_size):
             part = list(range(start, min(start + self.batch_size, len(rows))))
             batch = TextCollator(1)([(ids[j], 0) for j in part]).to(self.device)
-            values = self.model.encoder(batch).cls if embed else self.model(batch).softmax(-1)
+            with autocast(self.precision, self.device):
+                values = self.model.encoder(batch).cls if embed else self.model(batch).softmax(-1)
             out[[rows[j] for j in part]] = values.float().cpu().numpy()
         return out, errors
 
