@@ -21,13 +21,13 @@ valid and test predictions of the best checkpoint (``chemprop predict``) are sco
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import peer_arguments, write_peer_results
 from ogb.graphproppred import Evaluator
 from rdkit import Chem, RDLogger
 
@@ -122,17 +122,10 @@ def train(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     """Train and write ``results.json`` (only once the run has finished)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", required=True, help="OGB name, e.g. ogbg-molhiv")
-    parser.add_argument("--root", type=Path, required=True, help="folder of the built dataset")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--out", type=Path, required=True)
+    parser = peer_arguments(__doc__.splitlines()[0], epochs=50)
     parser.add_argument("--venv", type=Path, default=Path("benchmarks/work/peers-venv"))
     args = parser.parse_args()
-    results = train(args)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps(results))
+    write_peer_results(args.out, train(args))
 
 
 if __name__ == "__main__":

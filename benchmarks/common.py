@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -89,6 +90,28 @@ def run_side_by_side(jobs: list[tuple[list[str], Path]]) -> None:
         log.close()
     if failed:
         raise SystemExit(f"run failed, see {', '.join(failed)}")
+
+
+def peer_arguments(description: str, epochs: int) -> argparse.ArgumentParser:
+    """The command line every peer script takes: dataset, its root, seed, epochs, out folder.
+
+    Args:
+        description (str): the script's own one-line summary.
+        epochs (int): the peer's own default number of epochs.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--dataset", required=True, help="OGB name, e.g. ogbg-molhiv")
+    parser.add_argument("--root", type=Path, required=True, help="folder of the built dataset")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def write_peer_results(out: Path, results: dict) -> None:
+    """Write a finished peer run's ``results.json`` (its presence marks the run done); print it."""
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps(results))
 
 
 class RunArchive:

@@ -22,9 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
+from common import peer_arguments, write_peer_results
 from ogb.graphproppred import Evaluator
 from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
 from torch import Tensor, nn
@@ -155,16 +155,8 @@ def train(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     """Train and write ``results.json`` (only once the run has finished)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", required=True, help="OGB name, e.g. ogbg-molhiv")
-    parser.add_argument("--root", required=True, help="folder holding the built dataset")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    results = train(args)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps(results))
+    args = peer_arguments(__doc__.splitlines()[0], epochs=100).parse_args()
+    write_peer_results(args.out, train(args))
 
 
 if __name__ == "__main__":

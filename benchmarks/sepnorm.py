@@ -117,6 +117,7 @@ ZINC = "zinc"
 PRETRAINING = {ZINC: Dataset("graph", "zinc-moses", ("pretrain",))}
 ZINC_ANALYSIS_SET = "molbbbp"
 """Whose test split the ZINC encoders' [CLS] is measured on (small: built in seconds)."""
+EVERY_DATASET = {**DATASETS, **PRETRAINING}
 PEERS = {
     "gin-virtual": Peer("gin_virtual.py", 100, ("results.json", "metrics.jsonl")),
     "chemprop": Peer("chemprop_run.py", 50, ("results.json",)),
@@ -149,7 +150,7 @@ class Plan:
 def stage_args(key: str, stage: str, plan: Plan, pretrained: Path) -> list[str]:
     """The config and overrides of one stage (``pretrained``: the run it starts from)."""
     budget = plan.budget
-    if key == ZINC or DATASETS[key].domain == "graph":
+    if EVERY_DATASET[key].domain == "graph":
         return graph_stage_args(key, stage, plan, pretrained)
     if stage == "pretrain":
         return ["--config", config_path(key, DATASETS[key].pretrain, budget)]
@@ -179,7 +180,7 @@ def graph_stage_args(key: str, stage: str, plan: Plan, pretrained: Path) -> list
 
 def pretrained_run(root: Path, key: str, norm: str, seed: int) -> Path:
     """The pretraining run a stage starts from: the seed's own, or the one ZINC run of a norm."""
-    if key in DATASETS and DATASETS[key].domain == "graph":
+    if EVERY_DATASET[key].domain == "graph":
         return root / ZINC / "pretrain" / f"{norm}-s0"
     return root / key / "pretrain" / f"{norm}-s{seed}"
 
@@ -196,7 +197,8 @@ def run_stage(key: str, stage: str, seed: int, plan: Plan) -> None:
         overrides = [f"model.core.norm={norm}", f"seed={seed}", *plan.overrides]
         jobs.append(([*stage_args(key, stage, plan, pretrained), *overrides], out_dir))
     if key == ZINC and jobs:  # featurize the corpus once, before two runs would race to
-        load_corpus(load_config(jobs[0][0][1], jobs[0][0][2:]).data.corpus)
+        _, config, *overrides = jobs[0][0]  # --config PATH key=value ...
+        load_corpus(load_config(config, overrides).data.corpus)
     try:
         launch_side_by_side(jobs)
     finally:
@@ -300,7 +302,7 @@ def cls_geometry(root: Path, key: str, stage: str, norm: str, seed: int) -> dict
 def rows(root: Path, budget: str) -> list[dict]:
     """One row per finished run under ``root``: what it was, its scores, size, time, provenance."""
     table = []
-    for key, dataset in {**DATASETS, **PRETRAINING}.items():
+    for key, dataset in EVERY_DATASET.items():
         for stage in dataset.stages:
             for path in sorted((root / key / stage).glob("*-s*/results.json")):
                 result = json.loads(path.read_text())

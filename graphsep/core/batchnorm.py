@@ -63,9 +63,9 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
             return super().forward(x)
 
     def _with_running_stats(self, x: Tensor) -> Tensor:
-        return F.batch_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
-        )
+        # copies: the global path updates the running statistics in place after this
+        mean, var = self.running_mean.clone(), self.running_var.clone()
+        return F.batch_norm(x, mean, var, self.weight, self.bias, False, 0.0, self.eps)
 
     def _global_forward(self, x: Tensor) -> Tensor:
         D = x.size(1)
@@ -78,9 +78,7 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
         mean = total / count
         var = (total_sq / count - mean * mean).clamp(min=0)
         mean, var, count = mean.to(x.dtype), var.to(x.dtype), count.to(x.dtype)
-        # the running statistics as they stand, copied: they are updated in place below
-        ran_mean, ran_var = self.running_mean.clone(), self.running_var.clone()
-        running = (x - ran_mean) / torch.sqrt(ran_var + self.eps) * self.weight + self.bias
+        running = self._with_running_stats(x)  # before the running statistics move
         with torch.no_grad():
             self.num_batches_tracked += enough.long()
             unbiased = var * count / (count - 1).clamp(min=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields, replace
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -48,13 +48,16 @@ def _mapped(batch: Batch, change: Callable[[Tensor], Tensor]) -> Batch:
     return replace(batch, **changes)
 
 
+Same = TypeVar("Same", bound="DeviceBatch")
+
+
 class DeviceBatch:
     """What a front end's batch (or chunk) dataclass inherits: ``to`` and ``pin_memory``."""
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> Self:
+    def to(self: Same, device: torch.device | str, non_blocking: bool = False) -> Same:
         """Return a copy with every tensor (and every chunk's) moved to ``device``."""
         return moved(self, device, non_blocking)
 
-    def pin_memory(self) -> Self:
+    def pin_memory(self: Same) -> Same:
         """Return a copy with every tensor (and every chunk's) in pinned memory."""
         return pinned(self)

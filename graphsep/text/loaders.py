@@ -192,7 +192,7 @@ def load_text_data(
             cfg.data.batch_chunks,
             cfg,
             ctx,
-        ),  # fmt: skip
+        ),
         valid=_loader(sets["valid"], eval_bs, False, 1, cfg, ctx),
         test=_loader(sets["test"], eval_bs, False, 1, cfg, ctx),
         tokenizer=tokenizer,
