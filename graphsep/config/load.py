@@ -222,8 +222,13 @@ def _select(cfg: Config, key: str) -> Any:
 def _check(cfg: Config, run: bool) -> None:
     for key, choices in CHOICES.items():
         value = _select(cfg, key)
-        if value not in choices:
-            raise ConfigError(f"{key}: invalid value {value!r}; choose one of {list(choices)}")
+        for entry in value if isinstance(value, list) else [value]:
+            if entry not in choices:
+                raise ConfigError(
+                    f"{key}: invalid value {entry!r}; choose one of {list(choices)}"
+                )
+        if isinstance(value, list) and len(set(value)) < len(value):
+            raise ConfigError(f"{key}: {value} names an entry twice")
     check_device(cfg.device)
     for key in RANGES:
         _check_range(key, _select(cfg, key))

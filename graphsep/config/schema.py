@@ -22,11 +22,12 @@ from graphsep.core.precision import PRECISIONS
 from graphsep.frontends.graph.config import EDGE_KINDS, NODE_KINDS, GraphConfig
 from graphsep.frontends.image.config import POSITION_KINDS, ImageConfig
 from graphsep.frontends.text.config import TextConfig
+from graphsep.molecules.descriptors import FEATURE_SETS
 from graphsep.tasks.classify.config import PROBE_NORMS, ClassifyConfig
 from graphsep.tasks.mae.config import MaeConfig
 from graphsep.tasks.masked_graph.config import MaskedGraphConfig
 from graphsep.tasks.mlm.config import MlmConfig
-from graphsep.tasks.property.config import PropertyConfig
+from graphsep.tasks.property.config import FEATURE_ENTRIES, PropertyConfig
 
 FRONTENDS = ("graph", "image", "text")
 """The values of ``model.frontend``."""
@@ -172,11 +173,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.frontend": FRONTENDS,
     "model.image.positions": POSITION_KINDS,
     "task.classify.probe_norm": PROBE_NORMS,
+    "task.property.mol_features": tuple(FEATURE_SETS),  # each entry
+    "task.property.mol_features_into": FEATURE_ENTRIES,
     "task.name": TASKS,
     "resume": ("no", "auto"),
     "train.precision": tuple(PRECISIONS),
 }
-"""The values each choice key allows, from the modules that define them."""
+"""The values each choice key allows (each entry, for a list), from the modules defining them."""
 
 RANGES: dict[str, Range] = {
     "seed": Range(0, 2**32 - 1),  # what NumPy's seed accepts

@@ -16,12 +16,17 @@ class ClsHead(nn.Module):
         dim (int): input width ``D``.
         num_outputs (int): outputs (task logits, class logits or standardised values).
         dropout (float, optional): dropout before the last layer. (default: ``0.0``)
+        hidden (int | None, optional): width of the hidden layer; None: ``dim``.
+            (default: None)
     """
 
-    def __init__(self, dim: int, num_outputs: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, num_outputs: int, dropout: float = 0.0, hidden: int | None = None
+    ) -> None:
         super().__init__()
+        hidden = hidden or dim
         self.net = nn.Sequential(
-            nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, num_outputs)
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, num_outputs)
         )
 
     def forward(self, cls: Tensor) -> Tensor:

@@ -45,6 +45,7 @@ from ogb.utils.features import allowable_features, atom_to_feature_vector, bond_
 from rdkit import Chem, rdBase
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
+from graphsep.molecules.descriptors import MoleculeFeatures, molecule_features
 from graphsep.molecules.table import DataError
 from graphsep.parallel import bounded_map
 from graphsep.progress import progress_bar
@@ -108,6 +109,8 @@ class MolGraph:
             cannot compute one: the scaffold split then puts the molecule in a group of its own.
         unsanitized (str): RDKit's reason for refusing to sanitize the molecule, which was then
             featurized leniently (see :func:`featurize`); empty when it was sanitized.
+        features (MoleculeFeatures | None): the whole-molecule feature sets asked for
+            (:mod:`graphsep.molecules.descriptors`); None when none were.
     """
 
     node_feat: np.ndarray
@@ -115,6 +118,7 @@ class MolGraph:
     bond_feat: np.ndarray
     scaffold: str | None = None
     unsanitized: str = ""
+    features: MoleculeFeatures | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -143,6 +147,7 @@ def featurize(
     max_atoms: int | None = None,
     allow_unsanitized: bool = True,
     scaffold: bool = False,
+    mol_features: tuple[str, ...] = (),
 ) -> MolGraph:
     """OGB graph of one SMILES cell, or the reason it gives none (see the module docstring).
 
@@ -158,9 +163,12 @@ def featurize(
             its reason in :attr:`MolGraph.unsanitized`, instead of refusing it. (default: True)
         scaffold (bool): also compute the Murcko scaffold (see :func:`murcko_scaffold`).
             (default: False)
+        mol_features (tuple[str, ...]): whole-molecule feature sets to compute from the same
+            molecule (:func:`~graphsep.molecules.descriptors.molecule_features`). (default: none)
 
     Returns:
-        MolGraph: the graph, with its scaffold if asked and RDKit's sanitization reason, if any.
+        MolGraph: the graph, with its scaffold and features if asked and RDKit's sanitization
+        reason, if any.
 
     Raises:
         SmilesError: one of the rules of the module docstring, with its one-line reason.
@@ -175,6 +183,8 @@ def featurize(
     graph.unsanitized = unsanitized
     if scaffold:
         graph.scaffold = murcko_scaffold(mol)
+    if mol_features:
+        graph.features = molecule_features(mol, mol_features)
     return graph
 
 
@@ -269,13 +279,17 @@ def murcko_scaffold(mol: Chem.Mol) -> str | None:
 
 
 def _featurize_part(
-    smiles: Sequence[object], max_atoms: int | None, allow_unsanitized: bool, scaffold: bool
+    smiles: Sequence[object],
+    max_atoms: int | None,
+    allow_unsanitized: bool,
+    scaffold: bool,
+    mol_features: tuple[str, ...],
 ) -> list[MolGraph | SmilesError]:
     """Featurize a list of SMILES in a worker, each failure returned as its error."""
     out: list[MolGraph | SmilesError] = []
     for cell in smiles:
         try:
-            out.append(featurize(cell, max_atoms, allow_unsanitized, scaffold))
+            out.append(featurize(cell, max_atoms, allow_unsanitized, scaffold, mol_features))
         except SmilesError as err:
             out.append(err)
     return out
@@ -288,6 +302,7 @@ def featurize_chunks(
     max_atoms: int | None = None,
     allow_unsanitized: bool = True,
     scaffold: bool = False,
+    mol_features: tuple[str, ...] = (),
 ) -> Iterator[list[MolGraph | SmilesError]]:
     """Featurize chunk after chunk of SMILES in worker processes, in order, memory bounded.
 
@@ -303,6 +318,7 @@ def featurize_chunks(
         max_atoms (int | None): see :func:`featurize`. (default: None)
         allow_unsanitized (bool): see :func:`featurize`. (default: True)
         scaffold (bool): see :func:`featurize`. (default: False)
+        mol_features (tuple[str, ...]): see :func:`featurize`. (default: none)
 
     Yields:
         list[MolGraph | SmilesError]: per chunk, per SMILES its graph or the error that stopped
@@ -324,6 +340,7 @@ def featurize_chunks(
         max_atoms=max_atoms,
         allow_unsanitized=allow_unsanitized,
         scaffold=scaffold,
+        mol_features=tuple(mol_features),
     )
     parts_window = max(-(-window // PART_SIZE), 2 * processes) if window else None
     with contextlib.closing(bounded_map(part, parts(), processes, parts_window)) as results:
@@ -339,6 +356,7 @@ def featurize_many(
     max_atoms: int | None = None,
     allow_unsanitized: bool = True,
     scaffold: bool = False,
+    mol_features: tuple[str, ...] = (),
 ) -> list[MolGraph | SmilesError]:
     """Featurize many SMILES in order, in worker processes for large tables.
 
@@ -351,6 +369,7 @@ def featurize_many(
         max_atoms (int | None): see :func:`featurize`. (default: None)
         allow_unsanitized (bool): see :func:`featurize`. (default: True)
         scaffold (bool): see :func:`featurize`. (default: False)
+        mol_features (tuple[str, ...]): see :func:`featurize`. (default: none)
 
     Returns:
         list[MolGraph | SmilesError]: per SMILES its graph, or the error that stopped it.
@@ -365,7 +384,7 @@ def featurize_many(
     with progress_bar(total=len(smiles), enabled=progress, desc="featurize", unit="mol") as bar:
         for graphs in featurize_chunks(
             chunks, workers, max_atoms=max_atoms, allow_unsanitized=allow_unsanitized,
-            scaffold=scaffold,
+            scaffold=scaffold, mol_features=mol_features,
         ):  # fmt: skip
             results += graphs
             bar.update(len(graphs))

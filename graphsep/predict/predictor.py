@@ -37,6 +37,7 @@ from graphsep.frontends.graph.batch import GraphBatch
 from graphsep.frontends.graph.checks import ogb_feature_problems
 from graphsep.frontends.graph.collate import collate_graphs
 from graphsep.frontends.graph.encodings import structural_encodings
+from graphsep.molecules.descriptors import FeatureScaler
 from graphsep.molecules.featurize import (
     MIN_POOL_SIZE,
     MolGraph,
@@ -74,14 +75,36 @@ def _column(frame: pd.DataFrame, name: str) -> list[object]:
     return frame[name].tolist()
 
 
-def _to_data(graph: MolGraph) -> Data:
+def _to_data(graph: MolGraph, features: FeatureScaler | None) -> Data:
     ogb = graph.to_ogb_dict()
-    return Data(
+    data = Data(
         x=torch.from_numpy(ogb["node_feat"]),
         edge_index=torch.from_numpy(ogb["edge_index"]),
         edge_attr=torch.from_numpy(ogb["edge_feat"]),
         num_nodes=ogb["num_nodes"],
     )
+    if features is not None:
+        data.mol_features = torch.from_numpy(features.transform(graph.features.values[None]))
+    return data
+
+
+def feature_problems(graph: MolGraph | SmilesError) -> tuple[str, str]:
+    """Return the error and warning of a molecule's whole-molecule features ("" if none).
+
+    A feature set RDKit could not compute at all is an error: the model would see a train mean
+    in place of the molecule. Single descriptors that are not finite are filled with the train
+    mean, as in training, with a warning naming them.
+    """
+    if not isinstance(graph, MolGraph) or graph.features is None:
+        return "", ""
+    failed = {k: v for k, v in graph.features.missing.items() if ":" not in k}
+    if failed:
+        name, reason = next(iter(failed.items()))
+        return f"cannot compute the molecular feature set {name!r}: {reason}", ""
+    filled = sorted(k.split(":", 1)[1] for k in graph.features.missing)
+    if filled:
+        return "", f"not finite, filled with the train mean: {', '.join(filled)}"
+    return "", ""
 
 
 @contextlib.contextmanager
@@ -116,6 +139,9 @@ class Predictor:
             reason. (default: False)
         precision (str, optional): fp32, or bf16 / fp16 autocast; scores and embeddings stay
             float32. (default: ``"fp32"``)
+        features (FeatureScaler | None, optional): the checkpoint's whole-molecule features
+            and their train statistics, for a model trained with ``task.property.mol_features``.
+            (default: None)
     """
 
     def __init__(
@@ -129,6 +155,7 @@ class Predictor:
         device: str | torch.device = "cpu",
         allow_unsanitized: bool = False,
         precision: str = "fp32",
+        features: FeatureScaler | None = None,
     ) -> None:
         if batch_size < 1 or max_atoms < 1:
             raise ValueError(f"batch_size ({batch_size}) and max_atoms ({max_atoms}) must be >= 1")
@@ -143,6 +170,7 @@ class Predictor:
         self.model_threads = max(1, cores - self.processes)
         self.allow_unsanitized = allow_unsanitized
         self.precision = precision
+        self.features = features
 
     @classmethod
     def from_checkpoint(
@@ -200,10 +228,15 @@ class Predictor:
             )
         model = build_predictor(cfg, task.num_tasks)
         load_weights(model, ckpt.state_dict, ckpt.path)
+        features = None
+        if cfg.task.property.mol_features:
+            if "mol_features" not in ckpt.meta:
+                raise CheckpointError(f"{meta_file}: the feature statistics are missing")
+            features = FeatureScaler.from_dict(ckpt.meta["mol_features"])
         device_ = resolve_device(device)
         return cls(
             model, task, cfg.model.graph.max_hops, max_atoms, batch_size, processes, device_,
-            allow_unsanitized, precision,
+            allow_unsanitized, precision, features,
         )  # fmt: skip
 
     def predict(self, smiles: Sequence[str]) -> pd.DataFrame:
@@ -298,11 +331,15 @@ class Predictor:
                 unsanitized_message(g.unsanitized) if isinstance(g, MolGraph) and g.unsanitized
                 else "" for g in graphs
             ]  # fmt: skip
-            good = [i for i, g in enumerate(graphs) if isinstance(g, MolGraph)]
+            for i, (error, warning) in enumerate(map(feature_problems, graphs)):
+                errors[i] = errors[i] or error
+                warnings[i] = "; ".join(w for w in (warnings[i], warning) if w)
+            good = [i for i, g in enumerate(graphs) if isinstance(g, MolGraph) and not errors[i]]
             values = np.full((len(graphs), width), np.nan, dtype=np.float32)
             if good:
+                data = [_to_data(graphs[i], self.features) for i in good]
                 with _torch_threads(self.model_threads):
-                    values[good] = self._score([_to_data(graphs[i]) for i in good], score)
+                    values[good] = self._score(data, score)
             for i in np.flatnonzero(~np.isfinite(values[good]).all(axis=1)):
                 # an empty score always comes with its reason: NaN or inf is no prediction
                 values[good[i]] = np.nan
@@ -327,6 +364,7 @@ class Predictor:
         graphs = featurize_chunks(
             map(smiles_of, theirs), workers, window=size, max_atoms=self.max_atoms,
             allow_unsanitized=self.allow_unsanitized,
+            mol_features=tuple(self.features.names) if self.features else (),
         )  # fmt: skip
         with contextlib.closing(graphs):
             yield from zip(mine, graphs, strict=True)

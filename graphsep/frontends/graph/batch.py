@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from graphsep.core.device import DeviceBatch
@@ -33,6 +34,8 @@ class GraphChunk(DeviceBatch):
         masked_edges (Tensor | None): ``(E,)`` bool, both directed edges of every masked bond.
         masked_bonds (Tensor | None): ``(M,)`` long, one directed edge row per masked bond: the
             bonds whose features are reconstructed.
+        mol_features (Tensor | None): ``(B, F)`` float whole-molecule features
+            (:mod:`graphsep.molecules.descriptors`, standardized), or None.
     """
 
     x: Tensor
@@ -46,6 +49,7 @@ class GraphChunk(DeviceBatch):
     masked_atoms: Tensor | None = None
     masked_edges: Tensor | None = None
     masked_bonds: Tensor | None = None
+    mol_features: Tensor | None = None
 
     @property
     def num_graphs(self) -> int:
@@ -74,3 +78,9 @@ class GraphBatch(DeviceBatch):
     def num_graphs(self) -> int:
         """Number of graphs over every chunk."""
         return sum(chunk.num_graphs for chunk in self.chunks)
+
+    @property
+    def mol_features(self) -> Tensor | None:
+        """``(B, F)`` whole-molecule features in chunk order, or None without any."""
+        parts = [chunk.mol_features for chunk in self.chunks]
+        return None if any(p is None for p in parts) else torch.cat(parts)

@@ -64,6 +64,7 @@ def collate_chunk(
         edge_attr=_edge_attr(graphs),
         edge_index=torch.stack([src, dst]) + edge_graph * slots,  # (2, E) in (B * T)
         num_nodes=sizes,
+        mol_features=_per_graph(graphs, "mol_features"),
     )
 
 
@@ -97,7 +98,7 @@ def collate_graphs(
         parts = [list(graphs)]
     return GraphBatch(
         [collate_chunk(part, max_hops, canonical_paths) for part in parts],
-        y=_targets([g for part in parts for g in part]),
+        y=_per_graph([g for part in parts for g in part], "y"),
     )
 
 
@@ -212,12 +213,16 @@ def _edge_attr(graphs: Sequence[Data]) -> Tensor | None:
     return torch.cat(attrs)
 
 
-def _targets(graphs: Sequence[Data]) -> Tensor | None:
-    """``(B, num_tasks)`` float targets (OGB's long class labels cast), or None without ``y``."""
-    targets = [g.y for g in graphs]
-    if all(y is None for y in targets):
+def _per_graph(graphs: Sequence[Data], name: str) -> Tensor | None:
+    """``(B, width)`` float rows of a per-graph attribute (``y``, ``mol_features``), or None.
+
+    Raises:
+        ValueError: some graphs of the batch have it and others not; the first without is named.
+    """
+    rows = [getattr(g, name, None) for g in graphs]
+    if all(row is None for row in rows):
         return None
-    if any(y is None for y in targets):
-        missing = [y is None for y in targets].index(True)
-        raise ValueError(f"collate_graphs: graph {missing} of the batch has no target y")
-    return torch.cat([y.reshape(1, -1) for y in targets]).float()  # (1, num_tasks) each
+    if any(row is None for row in rows):
+        missing = [row is None for row in rows].index(True)
+        raise ValueError(f"collate_graphs: graph {missing} of the batch has no {name}")
+    return torch.cat([row.reshape(1, -1) for row in rows]).float()  # (1, width) each

@@ -116,6 +116,7 @@ class EncodedDataset(Dataset):
         self.cache_path = _default_cache_path(dataset, cache_path)
         self.store = self._load_or_encode(batch_graphs, progress)
         self.indices = torch.arange(len(dataset))
+        self.mol_features: Tensor | None = None
 
     def _load_or_encode(self, batch_graphs: int, progress: bool) -> dict[str, Tensor]:
         """Read the cache if it matches the dataset, else encode and write it."""
@@ -161,6 +162,8 @@ class EncodedDataset(Dataset):
         data.degree = self.store["degree"][nodes]
         data.distance = self.store["distance"][pairs]
         data.next_hop = self.store["next_hop"][pairs]
+        if self.mol_features is not None:
+            data.mol_features = self.mol_features[graph].unsqueeze(0)  # (1, F)
         return data
 
     def index_select(self, index: Tensor | slice | Sequence[int]) -> EncodedDataset:
@@ -179,6 +182,21 @@ class EncodedDataset(Dataset):
             selected = self.indices[index if index.dtype == torch.bool else index.long()]
         view = object.__new__(EncodedDataset)
         view.__dict__.update(self.__dict__, indices=selected)
+        return view
+
+    def with_mol_features(self, values: Tensor) -> EncodedDataset:
+        """Return a view whose graphs carry ``mol_features``, row ``i`` for wrapped graph ``i``.
+
+        Args:
+            values (Tensor): ``(len(dataset), F)`` float, one row per graph of the wrapped
+                dataset (not of this view).
+        """
+        if values.size(0) != len(self.dataset):
+            raise ValueError(
+                f"with_mol_features: {values.size(0)} rows for {len(self.dataset)} graphs"
+            )
+        view = object.__new__(EncodedDataset)
+        view.__dict__.update(self.__dict__, mol_features=values)
         return view
 
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from graphsep.core.config import CoreConfig
@@ -24,10 +25,21 @@ class GraphFrontEnd(nn.Module):
         dim (int): model width ``D``.
         num_heads (int): attention heads ``H`` (the bias has one plane per head).
         dropout (float): dropout of the local layers' updates.
+        cls_features (nn.Module | None): maps each chunk's ``mol_features`` ``(B, F)`` to
+            ``(B, D)``, added to the [CLS] node's learned initial state; None: [CLS] starts
+            the same for every graph, as in Graphormer. (default: None)
     """
 
-    def __init__(self, cfg: GraphConfig, dim: int, num_heads: int, dropout: float) -> None:
+    def __init__(
+        self,
+        cfg: GraphConfig,
+        dim: int,
+        num_heads: int,
+        dropout: float,
+        cls_features: nn.Module | None = None,
+    ) -> None:
         super().__init__()
+        self.cls_features = cls_features
         self.embedding = GraphormerEmbedding(
             dim, num_heads, cfg.node_kind, cfg.node_dims, cfg.edge_kind, cfg.edge_dims,
             cfg.max_degree, cfg.max_distance, cfg.max_hops,
@@ -45,6 +57,15 @@ class GraphFrontEnd(nn.Module):
     def embed_chunk(self, chunk: GraphChunk) -> CoreInput:
         """Return the core's input for one chunk: tokens, mask and attention bias."""
         core_input = self.embedding(chunk)
+        if self.cls_features is not None:
+            if chunk.mol_features is None:
+                raise ValueError(
+                    "this model starts [CLS] from whole-molecule features "
+                    "(task.property.mol_features), but the batch carries none"
+                )
+            tokens = core_input.tokens  # (B, T, D)
+            cls = tokens[:, :1] + self.cls_features(chunk.mol_features.to(tokens.dtype))[:, None]
+            core_input.tokens = torch.cat([cls, tokens[:, 1:]], dim=1)
         if self.local is not None:
             core_input.tokens = self.local(
                 core_input.tokens, chunk.mask, chunk.edge_index, chunk.edge_attr,
@@ -76,11 +97,13 @@ MASK_PARAMETERS = ("embedding.mask_token", "embedding.edge_encoding.mask_edge", 
 """The front end's [MASK] embeddings: the masked atom, the masked bond's bias and local state."""
 
 
-def graph_encoder(core: CoreConfig, graph: GraphConfig) -> Encoder:
+def graph_encoder(
+    core: CoreConfig, graph: GraphConfig, cls_features: nn.Module | None = None
+) -> Encoder:
     """Build the graph front end and the core that ``model.core`` and ``model.graph`` describe.
 
     The front end is built first, then the core, so a seed gives the same weights as before
-    the two were split.
+    the two were split; ``cls_features`` is :class:`GraphFrontEnd`'s.
     """
-    frontend = GraphFrontEnd(graph, core.dim, core.num_heads, core.dropout)
+    frontend = GraphFrontEnd(graph, core.dim, core.num_heads, core.dropout, cls_features)
     return Encoder(frontend, TransformerEncoder.from_config(core))

@@ -18,6 +18,8 @@ from graphsep.config import Config
 from graphsep.frontends.graph.checks import feature_problems
 from graphsep.frontends.graph.collate import GraphCollator
 from graphsep.frontends.graph.encoded_dataset import EncodedDataset
+from graphsep.molecules.descriptors import FeatureScaler
+from graphsep.molecules.feature_cache import load_dataset_features
 from graphsep.molecules.ogb_layout import load_ogb_dataset, load_split
 from graphsep.molecules.table import DataError
 from graphsep.molecules.zinc import ZINC_SUBSET, load_zinc
@@ -40,6 +42,8 @@ class PropertyData:
         test (DataLoader): size-sorted batches (this rank's share of them).
         task (TaskSpec): task names, type, metric and target scaling.
         fingerprint (dict[str, Any]): what identifies the data (:func:`dataset_fingerprint`).
+        mol_features (FeatureScaler | None): the train statistics of the whole-molecule
+            features (``task.property.mol_features``), or None without any.
     """
 
     train: DataLoader
@@ -47,6 +51,7 @@ class PropertyData:
     test: DataLoader
     task: TaskSpec
     fingerprint: dict[str, Any]
+    mol_features: FeatureScaler | None = None
 
 
 def resolve_source(name: str, source: str | None) -> str | None:
@@ -163,7 +168,15 @@ def bucket_loader(
     )
 
 
-def _zinc_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec, dict[str, Any]]:
+Splits = tuple[dict[str, EncodedDataset], TaskSpec, dict[str, Any], FeatureScaler | None]
+
+
+def _zinc_splits(cfg: Config) -> Splits:
+    if cfg.task.property.mol_features:
+        raise DataError(
+            f"task.property.mol_features: {cfg.data.name} holds graphs without SMILES; "
+            "whole-molecule features need a molecule dataset (ogbg-mol* or one built from a table)"
+        )
     splits = load_zinc(cfg.data.name, cfg.data.root)
     parts = splits.values()
     check_features(cfg, torch.cat([d.x for d in parts]), torch.cat([d.edge_attr for d in parts]))
@@ -179,10 +192,22 @@ def _zinc_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec, dict
     task.fit_scaling(splits["train"].y.view(-1, 1))
     files = splits["train"].processed_paths  # PyG's ZINC names all three splits' files
     fingerprint = dataset_fingerprint(files, {n: torch.arange(len(d)) for n, d in splits.items()})
-    return encoded, task, fingerprint
+    return encoded, task, fingerprint, None
 
 
-def _ogb_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec, dict[str, Any]]:
+def _with_mol_features(
+    cfg: Config, dataset: PygGraphPropPredDataset, encoded: EncodedDataset, train: Tensor
+) -> tuple[EncodedDataset, FeatureScaler | None]:
+    """Attach the standardized ``task.property.mol_features`` (statistics of ``train`` only)."""
+    names = cfg.task.property.mol_features
+    if not names:
+        return encoded, None
+    raw = load_dataset_features(dataset.root, dataset.processed_dir, names, cfg.progress)
+    scaler = FeatureScaler.fit(raw[train.numpy()], names)
+    return encoded.with_mol_features(torch.from_numpy(scaler.transform(raw))), scaler
+
+
+def _ogb_splits(cfg: Config) -> Splits:
     source = resolve_source(cfg.data.name, cfg.data.source)
     dataset = load_ogb_dataset(cfg.data.name, cfg.data.root, source=source)
     check_features(cfg, dataset.x, dataset.edge_attr)
@@ -196,7 +221,8 @@ def _ogb_splits(cfg: Config) -> tuple[dict[str, EncodedDataset], TaskSpec, dict[
     )
     task.fit_scaling(dataset.y[split["train"]].float())
     fingerprint = dataset_fingerprint(dataset.processed_paths, split)
-    return {name: encoded.index_select(split[name]) for name in SPLITS}, task, fingerprint
+    encoded, scaler = _with_mol_features(cfg, dataset, encoded, split["train"])
+    return {name: encoded.index_select(split[name]) for name in SPLITS}, task, fingerprint, scaler
 
 
 def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyData:
@@ -210,10 +236,10 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
     ctx = ctx or DistContext(0, 1, torch.device("cpu"))
     is_zinc = cfg.data.name in ZINC_SUBSET
     if ctx.is_main:  # build and cache once, before other ranks read
-        subsets, task, fingerprint = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+        subsets, task, fingerprint, scaler = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
     barrier(ctx)
     if not ctx.is_main:
-        subsets, task, fingerprint = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+        subsets, task, fingerprint, scaler = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
     train, valid, test = (subsets[name] for name in SPLITS)
     train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
     ebs = cfg.train.eval_batch_size
@@ -231,4 +257,5 @@ def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyD
         test=bucket_loader(test, test.sizes, ebs, False, cfg, ctx, even_shards=False),
         task=task,
         fingerprint=fingerprint,
+        mol_features=scaler,
     )

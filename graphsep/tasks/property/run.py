@@ -17,7 +17,7 @@ from graphsep.config import Config
 from graphsep.core.heads import ClsPredictor
 from graphsep.frontends.graph.checks import featurizer_of
 from graphsep.tasks.property.data import PropertyData, load_property_data
-from graphsep.tasks.property.model import build_predictor
+from graphsep.tasks.property.model import build_predictor, with_new_parameters
 from graphsep.tasks.property.spec import TaskSpec
 from graphsep.training.checkpoint import load_weights
 from graphsep.training.distributed import gather_from_ranks, init_distributed, shutdown
@@ -60,6 +60,7 @@ class FinetuneRun(TrainingRun):
         self.task = self.data.task
         model = build_predictor(cfg, self.task.num_tasks)
         if encoder_state is not None:
+            encoder_state = with_new_parameters(encoder_state, model)
             load_weights(model.encoder, encoder_state, f"model.init_from={cfg.model.init_from}")
         # the [MASK] embeddings get no gradient outside pretraining: frozen, DDP need not
         # search every step for parameters without one (find_unused_parameters)
@@ -109,8 +110,14 @@ class FinetuneRun(TrainingRun):
         return value > best if self.task.higher_is_better else value < best
 
     def meta(self, **extra: Any) -> dict[str, Any]:
-        """Config, task (names, type, target scaling) and featurizer: enough to predict."""
+        """Config, task (names, type, target scaling), featurizer and feature statistics.
+
+        Enough to predict: the statistics standardize a new molecule's features as training did.
+        """
         featurizer = featurizer_of(self.cfg.model.graph)
+        scaler = self.data.mol_features
+        if scaler is not None:
+            extra["mol_features"] = scaler.to_dict()
         return super().meta(task=self.task.to_dict(), featurizer=featurizer, **extra)
 
     def results(self, best: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
