@@ -7,8 +7,7 @@ computed by graphsep's own routine (``graphsep.molecules.feature_cache``: counts
 2048 columns, binarized here as the OGB leaderboard's "Morgan fingerprints + random forest"
 entry uses them), and scikit-learn's forest trained untuned (500 trees, its defaults) on the
 train split, one forest per task on the molecules labelled for it. Valid and test are scored by
-OGB's ``Evaluator``, the code that scores graphsep. scikit-learn is a benchmark dependency
-only (``pip install .[bench]``).
+OGB's ``Evaluator``, the code that scores graphsep.
 
 Writes one ``benchmarks/results/runs/forest/<dataset>-s<seed>.json`` per run (a rerun skips
 those present), the predictions beside them as ``.npz`` for blending

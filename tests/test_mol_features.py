@@ -118,7 +118,7 @@ def test_a_run_with_features_learns_and_predicts_smiles_as_it_scored_them(featur
     assert predictor.features.names == NAMES
     cfg = quick_config(data_root, *FEATURES, "task.property.mol_features_into=[cls,head]")
     data = load_property_data(cfg)
-    scored, _ = predict(predictor.model, data.test, data.task, torch.device("cpu"))
+    scored, _ = predict(predictor.models[0], data.test, data.task, torch.device("cpu"))
     smiles = dataset_smiles(data_root / "ogbg_molbbbp")
     order = data.test.batch_sampler  # size-sorted batches: the loader's order of test graphs
     test_rows = data.test.dataset.indices[[i for batch in order for i in batch]].tolist()

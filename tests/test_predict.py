@@ -148,7 +148,7 @@ def test_smiles_arguments_print_predictions(checkpoint, predictor, capsys):
     # the printed probabilities are the model's, through the sigmoid, to the six digits written
     with torch.inference_mode():
         batch = collate_graphs([smiles_graph(SMALL), smiles_graph("c1ccccc1O")], max_hops=5)
-        logits = predictor.model(batch)
+        logits = predictor.models[0](batch)
     expected = torch.sigmoid(logits).view(-1).tolist()
     assert printed["p_np"].tolist() == pytest.approx(expected, rel=1e-5)
     assert printed["p_np"].between(0, 1).all() and printed["p_np"].nunique() == 2
@@ -227,7 +227,7 @@ def test_a_molecule_rdkit_will_not_sanitize_is_refused_unless_allowed(checkpoint
 def test_a_non_finite_model_output_is_an_error_not_an_empty_score(checkpoint, tmp_path):
     predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
     with torch.no_grad():
-        predictor.model.head.net[-1].bias.fill_(float("nan"))  # as weights that overflowed
+        predictor.models[0].head.net[-1].bias.fill_(float("nan"))  # as weights that overflowed
     scored = predictor.predict([SMALL, "C1CC"])
     assert scored["p_np"].isna().all()
     assert scored["error"][0] == "the model produced a non-finite value"

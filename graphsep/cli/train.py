@@ -95,7 +95,10 @@ def _train(args: argparse.Namespace) -> int:
     scores = f"valid {results['metric']} {results['valid']:.4f}"
     if "test" in results:  # pretraining scores a held-out part, no test split
         scores += f", test {results['test']:.4f}"
-    print(f"best epoch {results['best_epoch']}: {scores} -> {cfg.out_dir}")
+    which = f"best epoch {results['best_epoch']}" if "best_epoch" in results else (
+        f"ensemble of {results['members']}"
+    )  # fmt: skip
+    print(f"{which}: {scores} -> {cfg.out_dir}")
     return 0
 
 

@@ -148,6 +148,9 @@ class TrainConfig:
     precision: str = "fp32"
     # torch.compile the training forward and backward (dynamic shapes); evaluation stays eager
     compile: bool = False
+    # property task: train this many seeds (seed, seed + 1, ...) into out_dir/member-<k> and
+    # score their mean (graphsep.tasks.property.ensemble); 1: one model
+    ensemble: int = 1
 
 
 @dataclass
@@ -233,6 +236,7 @@ RANGES: dict[str, Range] = {
     "train.weight_decay": AT_LEAST_0,
     "train.warmup_epochs": AT_LEAST_0,
     "train.grad_clip": AT_LEAST_0,
+    "train.ensemble": AT_LEAST_1,
     "train.max_steps": AT_LEAST_0,
     "train.checkpoint_every": AT_LEAST_0,
 }

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphsep.config import config_from_dict
+from graphsep.config import Config, config_from_dict
 from graphsep.core.heads import ClsPredictor
 from graphsep.core.precision import autocast
 from graphsep.frontends.graph.batch import GraphBatch
@@ -47,9 +47,10 @@ from graphsep.molecules.featurize import (
 )
 from graphsep.predict.routes import frontend_of, wrong_source
 from graphsep.predict.scored import Scored, append_scores, score_columns
+from graphsep.tasks.property.ensemble import load_members
 from graphsep.tasks.property.model import build_predictor
 from graphsep.tasks.property.spec import TaskSpec
-from graphsep.training.checkpoint import CheckpointError, load_checkpoint, load_weights
+from graphsep.training.checkpoint import Checkpoint, CheckpointError, load_weights
 from graphsep.training.runtime import resolve_device
 from graphsep.training.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
 
@@ -107,6 +108,38 @@ def feature_problems(graph: MolGraph | SmilesError) -> tuple[str, str]:
     return "", ""
 
 
+def _property_model(ckpt: Checkpoint) -> tuple[ClsPredictor, Config]:
+    """Build and load a finetuned property model of OGB-featurized molecules; its config.
+
+    Raises:
+        CheckpointError: not such a model, or a malformed ``meta.json``; the file is named.
+    """
+    meta_file = ckpt.path / "meta.json"
+    if ckpt.meta.get("kind") != "property" or frontend_of(ckpt.meta) != "graph":
+        raise CheckpointError(wrong_source(
+            ckpt.meta, str(meta_file), "scoring SMILES needs a finetuned property model"
+        ))  # fmt: skip
+    try:
+        # only the model and its head matter here: other sections may hold other versions' keys
+        saved = ckpt.meta["config"]
+        cfg = config_from_dict(
+            {"model": saved["model"], "task": saved.get("task", {})}, str(meta_file), run=False
+        )
+        task = TaskSpec.from_dict(ckpt.meta["task"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{meta_file}: missing or malformed entry {err}") from err
+    problems = ogb_feature_problems(cfg.model.graph)
+    if problems:
+        raise CheckpointError(
+            f"{meta_file}: {'; '.join(problems)}: the model reads features that are "
+            "not OGB's featurization of SMILES; scoring SMILES needs a model trained on "
+            "OGB-featurized molecules (an ogbg-mol* config)"
+        )
+    model = build_predictor(cfg, task.num_tasks)
+    load_weights(model, ckpt.state_dict, ckpt.path)
+    return model, cfg
+
+
 @contextlib.contextmanager
 def _torch_threads(limit: int) -> Iterator[None]:
     """Run torch on at most ``limit`` threads, restoring the caller's setting afterwards."""
@@ -121,8 +154,12 @@ def _torch_threads(limit: int) -> Iterator[None]:
 class Predictor:
     """A trained property model that scores SMILES, row by row errors and warnings included.
 
+    An ensemble (several members) scores the mean of its members' predictions, with the spread
+    (standard deviation over members) of each task in a column ``<task>_std``; its [CLS]
+    embedding is the members' side by side.
+
     Args:
-        model (ClsPredictor): the model; put in eval mode here.
+        models (Sequence[ClsPredictor]): the model, or an ensemble's members; in eval mode here.
         task (TaskSpec): task names, type and target scaling of the checkpoint.
         max_hops (int): the model's ``max_hops``, for collation.
         max_atoms (int, optional): largest molecule scored. (default: ``DEFAULT_MAX_ATOMS``)
@@ -146,7 +183,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: ClsPredictor,
+        models: Sequence[ClsPredictor],
         task: TaskSpec,
         max_hops: int,
         max_atoms: int = DEFAULT_MAX_ATOMS,
@@ -161,7 +198,7 @@ class Predictor:
             raise ValueError(f"batch_size ({batch_size}) and max_atoms ({max_atoms}) must be >= 1")
         cores = os.cpu_count() or 1
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.models = [model.to(self.device).eval() for model in models]
         self.task = task
         self.max_hops = max_hops
         self.max_atoms = max_atoms
@@ -183,10 +220,11 @@ class Predictor:
         allow_unsanitized: bool = False,
         precision: str = "fp32",
     ) -> Predictor:
-        """Load a finetuned checkpoint folder (``<out_dir>/best``) for scoring.
+        """Load a finetuned checkpoint folder (``<out_dir>/best``), or an ensemble's folder.
 
         Args:
-            path (str | Path): the checkpoint folder.
+            path (str | Path): the checkpoint folder, or the ``out_dir`` of a
+                ``train.ensemble`` run (its ``ensemble.json`` lists the members).
             device (str, optional): ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``.
                 (default: ``"auto"``)
             max_atoms (int, optional): see :class:`Predictor`. (default: ``256``)
@@ -199,44 +237,23 @@ class Predictor:
             Predictor: ready to score.
 
         Raises:
-            CheckpointError: a missing, truncated, foreign or incompatible checkpoint, or one
-                that is not a finetuned property model; the message names the file.
+            CheckpointError: a missing, truncated, foreign or incompatible checkpoint, one that
+                is not a finetuned property model, or ensemble members that disagree; the
+                message names the file.
         """
-        ckpt = load_checkpoint(path)
-        meta_file = ckpt.path / "meta.json"
-        if ckpt.meta.get("kind") != "property" or frontend_of(ckpt.meta) != "graph":
-            raise CheckpointError(wrong_source(
-                ckpt.meta, str(meta_file), "scoring SMILES needs a finetuned property model"
-            ))  # fmt: skip
-        try:
-            # only the model and its head matter here: other sections may hold other versions' keys
-            saved = ckpt.meta["config"]
-            cfg = config_from_dict(
-                {"model": saved["model"], "task": saved.get("task", {})},
-                str(meta_file),
-                run=False,
-            )
-            task = TaskSpec.from_dict(ckpt.meta["task"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{meta_file}: missing or malformed entry {err}") from err
-        problems = ogb_feature_problems(cfg.model.graph)
-        if problems:
-            raise CheckpointError(
-                f"{meta_file}: {'; '.join(problems)}: the model reads features that are "
-                "not OGB's featurization of SMILES; scoring SMILES needs a model trained on "
-                "OGB-featurized molecules (an ogbg-mol* config)"
-            )
-        model = build_predictor(cfg, task.num_tasks)
-        load_weights(model, ckpt.state_dict, ckpt.path)
+        members = load_members(path)
+        models = [_property_model(ckpt) for ckpt in members]
+        cfg = models[0][1]
         features = None
         if cfg.task.property.mol_features:
-            if "mol_features" not in ckpt.meta:
-                raise CheckpointError(f"{meta_file}: the feature statistics are missing")
-            features = FeatureScaler.from_dict(ckpt.meta["mol_features"])
+            if "mol_features" not in members[0].meta:
+                raise CheckpointError(f"{members[0].path}: the feature statistics are missing")
+            features = FeatureScaler.from_dict(members[0].meta["mol_features"])
+        task = TaskSpec.from_dict(members[0].meta["task"])
         device_ = resolve_device(device)
         return cls(
-            model, task, cfg.model.graph.max_hops, max_atoms, batch_size, processes, device_,
-            allow_unsanitized, precision, features,
+            [model for model, _ in models], task, cfg.model.graph.max_hops, max_atoms,
+            batch_size, processes, device_, allow_unsanitized, precision, features,
         )  # fmt: skip
 
     def predict(self, smiles: Sequence[str]) -> pd.DataFrame:
@@ -253,12 +270,12 @@ class Predictor:
             ``warning`` (empty string unless a molecule RDKit will not sanitize was scored under
             ``allow_unsanitized``: then RDKit's reason).
         """
-        width = self.task.num_tasks
+        width = len(self.columns)
         runs = list(self._run(_chunked(smiles), list, self._predict_batch, width))
         values = np.concatenate([r.values for r in runs] or [np.empty((0, width), np.float32)])
         errors = [error for r in runs for error in r.errors]
         warnings = [warning for r in runs for warning in r.warnings]
-        return score_columns(values, self.task.names, errors, warnings)
+        return score_columns(values, self.columns, errors, warnings)
 
     def predict_frames(
         self, frames: Iterable[pd.DataFrame], smiles_column: str = "smiles"
@@ -275,8 +292,8 @@ class Predictor:
             one whose name the chunk already uses gets the suffix ``_pred``.
         """
         smiles_of = functools.partial(_column, name=smiles_column)
-        for scored in self._run(frames, smiles_of, self._predict_batch, self.task.num_tasks):
-            yield append_scores(scored, self.task.names)
+        for scored in self._run(frames, smiles_of, self._predict_batch, len(self.columns)):
+            yield append_scores(scored, self.columns)
 
     def embed(self, smiles: Sequence[str]) -> np.ndarray:
         """Return the [CLS] embedding of each SMILES, for clustering, similarity or other models.
@@ -289,7 +306,7 @@ class Predictor:
             (:meth:`predict`'s ``error`` says why; a molecule RDKit will not sanitize unless
             ``allow_unsanitized``) is all NaN.
         """
-        runs = self._run(_chunked(smiles), list, self.model.embed, self.dim)
+        runs = self._run(_chunked(smiles), list, self._embed_batch, self.dim)
         return np.concatenate([r.values for r in runs] or [np.empty((0, self.dim), np.float32)])
 
     def embed_frames(
@@ -307,15 +324,27 @@ class Predictor:
             where the row failed), errors and warnings (as :meth:`predict` gives them).
         """
         smiles_of = functools.partial(_column, name=smiles_column)
-        return self._run(frames, smiles_of, self.model.embed, self.dim)
+        return self._run(frames, smiles_of, self._embed_batch, self.dim)
 
     @property
     def dim(self) -> int:
-        """Width ``D`` of the [CLS] embedding."""
-        return self.model.encoder.dim
+        """Width of the [CLS] embedding: ``D``, summed over an ensemble's members."""
+        return sum(model.encoder.dim for model in self.models)
+
+    @property
+    def columns(self) -> list[str]:
+        """The prediction columns: the task names, then ``<task>_std`` for an ensemble."""
+        spreads = [f"{name}_std" for name in self.task.names] if len(self.models) > 1 else []
+        return [*self.task.names, *spreads]
 
     def _predict_batch(self, batch: GraphBatch) -> Tensor:
-        return self.task.predictions(self.model(batch))
+        preds = torch.stack([self.task.predictions(m(batch)) for m in self.models])  # (M, B, T)
+        if len(self.models) == 1:
+            return preds[0]
+        return torch.cat([preds.mean(0), preds.std(0, correction=0)], dim=-1)  # (B, 2T)
+
+    def _embed_batch(self, batch: GraphBatch) -> Tensor:
+        return torch.cat([model.embed(batch) for model in self.models], dim=-1)
 
     def _run(
         self,
@@ -392,6 +421,7 @@ class Predictor:
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(tasks={self.task.names}, type={self.task.task_type!r}, "
+            f"members={len(self.models)}, "
             f"max_atoms={self.max_atoms}, batch_size={self.batch_size}, "
             f"processes={self.processes}, device={str(self.device)!r}, "
             f"allow_unsanitized={self.allow_unsanitized})"

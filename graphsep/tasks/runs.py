@@ -10,6 +10,7 @@ from graphsep.tasks.classify.run import classify
 from graphsep.tasks.mae.run import mae
 from graphsep.tasks.masked_graph.run import pretrain
 from graphsep.tasks.mlm.run import mlm
+from graphsep.tasks.property.ensemble import train_ensemble
 from graphsep.tasks.property.run import finetune
 
 RUNS: dict[str, Callable[[Config], dict[str, Any]]] = {
@@ -23,5 +24,10 @@ RUNS: dict[str, Callable[[Config], dict[str, Any]]] = {
 
 
 def run_task(cfg: Config) -> dict[str, Any]:
-    """Train the task ``cfg.task.name`` names; return ``results.json``'s content (rank 0)."""
+    """Train the task ``cfg.task.name`` names; return ``results.json``'s content (rank 0).
+
+    ``train.ensemble`` above 1 trains that many seeds of it (property models only).
+    """
+    if cfg.train.ensemble > 1:
+        return train_ensemble(cfg)
     return RUNS[cfg.task.name](cfg)
