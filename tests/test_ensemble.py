@@ -4,8 +4,10 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from molecules import SHARED_DATA
+from sklearn.metrics import roc_auc_score
 
 import train
 from graphsep.predict.predictor import Predictor
@@ -40,6 +42,15 @@ def test_an_ensemble_trains_its_seeds_into_one_folder_and_scores_their_mean(ense
     assert len(results["member_test"]) == 2 and 0.0 <= results["test"] <= 1.0
     uncertainty = results["test_uncertainty"]
     assert 0.0 <= uncertainty["brier"] <= 1.0 and 0.0 <= uncertainty["ece"] <= 1.0
+    # the kept predictions are the test split's molecules, by graph id, and give its score
+    kept = np.load(ensemble / "predictions.npz")
+    test_ids = pd.read_csv(ensemble.parent / "data" / "ogbg_molbbbp" / "split" / "scaffold"
+                           / "test.csv.gz", header=None)[0]  # fmt: skip
+    assert sorted(kept["test_index"]) == sorted(test_ids)
+    labels = pd.read_csv(ensemble.parent / "data" / "ogbg_molbbbp" / "mapping" / "mol.csv.gz")
+    assert np.array_equal(kept["test_labels"][:, 0], labels["p_np"][kept["test_index"]])
+    mean = kept["test_members"].mean(0)
+    assert roc_auc_score(kept["test_labels"][:, 0], mean[:, 0]) == pytest.approx(results["test"])
 
 
 def test_ensemble_prediction_is_the_members_mean_with_their_spread(ensemble):

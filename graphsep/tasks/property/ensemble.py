@@ -75,19 +75,29 @@ def train_ensemble(cfg: Config) -> dict[str, Any]:
 
 
 def score_ensemble(cfg: Config, members: list[dict[str, Any]]) -> dict[str, Any]:
-    """Score the mean of the members' best checkpoints on valid and test."""
+    """Score the mean of the members' best checkpoints on valid and test.
+
+    Also writes ``<out_dir>/predictions.npz``: per split, the dataset's graph ids
+    (``<split>_index``), the members' predictions ``(M, G, T)`` in user units
+    (``<split>_members``) and the labels (``<split>_labels``), for blending with other models.
+    """
     data = load_property_data(replace(cfg, train=replace(cfg.train, ensemble=1)))
-    device = torch.device("cpu")
-    split_scores = {}
+    models = []
+    for k in range(len(members)):
+        model = build_predictor(cfg, data.task.num_tasks)
+        best = load_checkpoint(member_dir(cfg.out_dir, k) / "best")
+        load_weights(model, best.state_dict, best.path)
+        models.append(model)
+    split_scores, arrays = {}, {}
     for split in ("valid", "test"):
-        preds = []
-        for k in range(len(members)):
-            model = build_predictor(cfg, data.task.num_tasks)
-            best = load_checkpoint(member_dir(cfg.out_dir, k) / "best")
-            load_weights(model, best.state_dict, best.path)
-            member_preds, labels = predict(model, getattr(data, split), data.task, device)
-            preds.append(member_preds)
-        split_scores[split] = ensemble_metrics(np.stack(preds), labels, data.task)
+        loader = getattr(data, split)
+        outputs = [predict(model, loader, data.task, torch.device("cpu")) for model in models]
+        preds, labels = np.stack([p for p, _ in outputs]), outputs[0][1]
+        split_scores[split] = ensemble_metrics(preds, labels, data.task)
+        order = [i for batch in loader.batch_sampler for i in batch]  # the loader's graph order
+        arrays[f"{split}_index"] = loader.dataset.indices[order].numpy()
+        arrays[f"{split}_members"], arrays[f"{split}_labels"] = preds, labels
+    write_atomically(Path(cfg.out_dir) / "predictions.npz", lambda tmp: _save_npz(tmp, arrays))
     test = split_scores["test"]
     return {
         "dataset": cfg.data.name, "metric": data.task.metric, "members": len(members),
@@ -96,6 +106,11 @@ def score_ensemble(cfg: Config, members: list[dict[str, Any]]) -> dict[str, Any]
         "test_uncertainty": {k: v for k, v in test.items() if k != "metric"},
         "norm": cfg.model.core.norm, "seed": cfg.seed,
     }  # fmt: skip
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # a file object: numpy would add ".npz" to a temporary name
+        np.savez_compressed(f, **arrays)
 
 
 def ensemble_metrics(preds: np.ndarray, labels: np.ndarray, task: TaskSpec) -> dict[str, float]:
