@@ -165,3 +165,21 @@ class RunArchive:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(out_dir / name, target / name)
         (self.root / "arguments.json").write_text(json.dumps(self.arguments, indent=1) + "\n")
+
+
+def write_marked_block(page: Path, name: str, script: str, block: str) -> bool:
+    """Replace the text between ``name``'s markers in ``page`` (e.g. ``docs/results.md``).
+
+    The markers are ``<!-- begin NAME: written by benchmarks/SCRIPT -->`` and
+    ``<!-- end NAME -->``; a page without them is left as it is.
+
+    Returns:
+        bool: whether the page has the markers.
+    """
+    begin, end = f"<!-- begin {name}: written by benchmarks/{script} -->", f"<!-- end {name} -->"
+    content = page.read_text() if page.exists() else ""
+    if begin not in content or end not in content:
+        return False
+    head, rest = content.split(begin, 1)
+    page.write_text(f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}")
+    return True

@@ -48,6 +48,7 @@ from common import (
     launch_side_by_side,
     provenance,
     run_side_by_side,
+    write_marked_block,
 )
 from finetune_sep_vs_share import MOLECULENET, TABLES, prepare
 
@@ -464,16 +465,11 @@ def write_docs(text: str, frame: pd.DataFrame, name: str, docs: Path) -> bool:
     Returns:
         bool: whether ``results.md`` has the markers (nothing is written without them).
     """
-    page = docs / "results.md"
-    begin, end = f"<!-- begin {name}: written by benchmarks/sepnorm.py -->", f"<!-- end {name} -->"
-    content = page.read_text() if page.exists() else ""
-    if begin not in content or end not in content:
+    block = f"{text}\n![sep - share per cell and seed](img/{name}.png)\n"
+    if not write_marked_block(docs / "results.md", name, "sepnorm.py", block):
         return False
     (docs / "img").mkdir(exist_ok=True)
     plot_differences(frame, docs / "img" / f"{name}.png")
-    block = f"{begin}\n{text}\n![sep - share per cell and seed](img/{name}.png)\n\n{end}"
-    head, rest = content.split(begin, 1)
-    page.write_text(head + block + rest.split(end, 1)[1])
     return True
 
 

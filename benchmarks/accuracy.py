@@ -1,0 +1,221 @@
+"""Accuracy on molecules: graphsep with and without RDKit features, seed ensembles, the forest
+floor and a rank blend, side by side on OGB's scaffold splits.
+
+    python benchmarks/accuracy.py --only molbbbp molbace [--members 5] [--variants plain cls head]
+    python benchmarks/accuracy.py --summarize
+
+For each dataset, variant and norm (share and sep side by side), one ``train.ensemble=M`` run
+of the dataset's config at width 64 trains seeds ``0 .. M-1``: the single model is reported as
+the mean ± std over those seeds, the ensemble as the score of their mean. Variants:
+
+- ``plain``: the config as it is;
+- ``cls``: ``task.property.mol_features=[ecfp,maccs,rdkit2d]`` as the [CLS] node's initial state;
+- ``head``: the same features concatenated with the final [CLS] before the head.
+
+Beside them: the forest floor (``benchmarks/forest.py``, which must have run; its three seeds'
+scores averaged) and a blend of the forest with each ensemble (ranks for ROC-AUC, values for
+RMSE), the ensemble's weight chosen on the valid split from 0, 0.1, ..., 1 (the OGB
+leaderboard's first place uses 0.12), then scored on test. Resumable: finished ensembles and
+members are archived in ``benchmarks/results/runs/accuracy/`` and restored at the next start.
+Writes ``benchmarks/results/accuracy.csv``, ``accuracy.md`` and the block of ``docs/results.md``
+between its markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import (
+    REPO,
+    RESULTS,
+    RunArchive,
+    launch_side_by_side,
+    provenance,
+    stamp_line,
+    write_marked_block,
+)
+from finetune_sep_vs_share import MOLECULENET, TABLES, prepare
+from forest import RUNS as FOREST_RUNS
+from ogb.graphproppred import Evaluator
+from scipy.stats import rankdata
+
+WORK = Path(__file__).resolve().parent / "work"
+NORMS = ("share", "sep")
+FEATURES = "task.property.mol_features=[ecfp,maccs,rdkit2d]"
+VARIANTS = {
+    "plain": [],
+    "cls": [FEATURES, "task.property.mol_features_into=[cls]"],
+    "head": [FEATURES, "task.property.mol_features_into=[head]"],
+}
+WIDTH = ["model.core.dim=64"]  # the sepnorm harness's quick budget
+WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
+MEMBER_FILES = ("results.json", "metrics.jsonl")
+ENSEMBLE_FILES = ("results.json", "ensemble.json", "predictions.npz")
+
+
+def run_dir(root: Path, key: str, variant: str, norm: str) -> Path:
+    """Return the ``out_dir`` of one ensemble run."""
+    return root / key / f"{variant}-{norm}"
+
+
+def train_pair(key: str, variant: str, members: int, root: Path, archive: RunArchive,
+               overrides: list[str]) -> None:  # fmt: skip
+    """Train the share and sep ensembles of one variant side by side, unless finished."""
+    jobs = []
+    for norm in NORMS:
+        out = run_dir(root, key, variant, norm)
+        if (out / "results.json").exists():
+            continue
+        args = [
+            "--config", str(REPO / "configs" / f"{key}.yaml"),
+            f"data.source={MOLECULENET / TABLES[key]}", f"data.root={WORK / 'data'}", *WIDTH,
+            *VARIANTS[variant], f"model.core.norm={norm}", f"train.ensemble={members}",
+            "seed=0", f"out_dir={out}", "progress=false", "resume=auto", *overrides,
+        ]  # fmt: skip
+        jobs.append((args, out))
+    try:
+        launch_side_by_side(jobs)
+    finally:
+        for _, out in jobs:
+            for member in sorted(out.glob("member-*")):
+                if (member / "results.json").exists():
+                    archive.keep(member, MEMBER_FILES)
+            if (out / "results.json").exists():
+                (out / "provenance.json").write_text(json.dumps(provenance(), indent=1) + "\n")
+                archive.keep(out, (*ENSEMBLE_FILES, "provenance.json"))
+
+
+def forest_scores(key: str) -> tuple[np.ndarray, list[dict]] | None:
+    """The forest's scores for every molecule, averaged over its seeds; its results."""
+    runs = sorted(FOREST_RUNS.glob(f"{key}-s*.json"))
+    if not runs:
+        return None
+    scores = np.mean([np.load(p.with_suffix(".npz"))["scores"] for p in runs], axis=0)
+    return scores, [json.loads(p.read_text()) for p in runs]
+
+
+def blend(key: str, ours: np.lib.npyio.NpzFile, forest: np.ndarray) -> tuple[float, float]:
+    """Blend forest and ensemble; the weight chosen on valid and the test score at it."""
+    evaluator = Evaluator(f"ogbg-{key}")
+    metric = evaluator.eval_metric
+    ranks = metric == "rocauc"
+
+    def score(split: str, weight: float) -> float:
+        index, mine = ours[f"{split}_index"], ours[f"{split}_members"].mean(0)
+        theirs = forest[index]
+        if ranks:  # per task, ranks scaled to (0, 1]: the two models' scales do not matter
+            mine, theirs = (np.apply_along_axis(rankdata, 0, a) / len(a) for a in (mine, theirs))
+        mixed = weight * mine + (1 - weight) * theirs
+        return evaluator.eval({"y_true": ours[f"{split}_labels"], "y_pred": mixed})[metric]
+
+    valid = [score("valid", w) for w in WEIGHTS]
+    best = int(np.argmax(valid) if ranks else np.argmin(valid))
+    return float(WEIGHTS[best]), score("test", WEIGHTS[best])
+
+
+def rows(root: Path) -> list[dict]:
+    """One row per model and dataset: single (per seed), ensemble, forest, blend."""
+    table = []
+    for key in TABLES:
+        forest = forest_scores(key)
+        if forest is not None:
+            for r in forest[1]:
+                table.append({"dataset": key, "model": "forest", "variant": "", "norm": "",
+                              "seed": r["seed"], "metric": r["metric"], "valid": r["valid"],
+                              "test": r["test"]})  # fmt: skip
+        for variant in VARIANTS:
+            for norm in NORMS:
+                out = run_dir(root, key, variant, norm)
+                if not (out / "results.json").exists():
+                    continue
+                result = json.loads((out / "results.json").read_text())
+                base = {"dataset": key, "variant": variant, "norm": norm,
+                        "metric": result["metric"]}  # fmt: skip
+                for seed, (valid, test) in enumerate(
+                    zip(result["member_valid"], result["member_test"], strict=True)
+                ):
+                    table.append({**base, "model": "graphsep", "seed": seed, "valid": valid,
+                                  "test": test})  # fmt: skip
+                table.append({**base, "model": f"ensemble of {result['members']}", "seed": -1,
+                              "valid": result["valid"], "test": result["test"],
+                              **result["test_uncertainty"]})  # fmt: skip
+                if forest is not None:
+                    weight, test = blend(key, np.load(out / "predictions.npz"), forest[0])
+                    table.append({**base, "model": "blend with forest", "seed": -1,
+                                  "weight": weight, "test": test})  # fmt: skip
+    return table
+
+
+def summary(frame: pd.DataFrame) -> str:
+    """Markdown: per dataset, test metric of each model, single models as mean ± std."""
+    lines = [
+        "Molecule accuracy on OGB scaffold splits, test metric (ROC-AUC x100, higher is better; "
+        "RMSE, lower is better). graphsep at width 64 with each dataset's config; single = "
+        "mean ± std over the ensemble's seeds; forest = 500 trees on binary ECFP4, 3 seeds; "
+        "blend = forest and ensemble, weight of the ensemble chosen on valid.",
+        stamp_line(provenance()),
+        "",
+        "| dataset | variant | norm | single | ensemble | Brier | ECE | spread-error AUC | "
+        "blend (weight) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, part in frame.groupby("dataset", sort=False):
+        scale = 100 if part.metric.iloc[0] == "rocauc" else 1
+        forest = part[part.model == "forest"].test * scale
+        if len(forest):
+            std = forest.std() if len(forest) > 1 else 0.0
+            lines.append(f"| {key} | forest | | {forest.mean():.2f} ± {std:.2f} | | | | | |")
+        ours = part[part.model != "forest"]
+        for (variant, norm), cell in ours.groupby(["variant", "norm"], sort=False):
+            single = cell[cell.model == "graphsep"].test * scale
+            ens = cell[cell.model.str.startswith("ensemble")].iloc[0]
+            mixed = cell[cell.model == "blend with forest"]
+            blend_text = (
+                f"{mixed.test.iloc[0] * scale:.2f} ({mixed.weight.iloc[0]:.1f})" if len(mixed)
+                else ""
+            )  # fmt: skip
+            std = statistics.stdev(single) if len(single) > 1 else 0.0
+            lines.append(
+                f"| {key} | {variant} | {norm} | {single.mean():.2f} ± {std:.2f} "
+                f"(n={len(single)}) | {ens.test * scale:.2f} | {ens.get('brier', float('nan')):.3f}"
+                f" | {ens.get('ece', float('nan')):.3f} | {ens.spread_error_auc:.2f} | "
+                f"{blend_text} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", default=[], choices=list(TABLES))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--summarize", action="store_true", help="only rewrite the summary")
+    parser.add_argument("overrides", nargs="*", help="key=value for every graphsep run (a "
+                        "smoke run); such runs go apart, to accuracy_custom, and write no summary")
+    args = parser.parse_intermixed_args()
+    name = "accuracy_custom" if args.overrides else "accuracy"
+    root = WORK / name
+    archive = RunArchive(name, root, [*WIDTH, f"members={args.members}", *args.overrides])
+    print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
+    for key in [] if args.summarize else args.only:
+        prepare(key, WORK)
+        for variant in args.variants:
+            train_pair(key, variant, args.members, root, archive, args.overrides)
+    frame = pd.DataFrame(rows(root))
+    if frame.empty or args.overrides:
+        print(summary(frame) if not frame.empty else "no finished runs")
+        return
+    frame.to_csv(RESULTS / "accuracy.csv", index=False)
+    text = summary(frame)
+    (RESULTS / "accuracy.md").write_text(text)
+    write_marked_block(REPO / "docs" / "results.md", "accuracy", "accuracy.py", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
