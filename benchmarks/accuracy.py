@@ -34,13 +34,13 @@ from common import (
     REPO,
     RESULTS,
     RunArchive,
+    absolute_path,
     launch_side_by_side,
     provenance,
     stamp_line,
     write_marked_block,
 )
 from finetune_sep_vs_share import MOLECULENET, TABLES, prepare
-from forest import RUNS as FOREST_RUNS
 from ogb.graphproppred import Evaluator
 from scipy.stats import rankdata
 
@@ -64,7 +64,7 @@ def run_dir(root: Path, key: str, variant: str, norm: str) -> Path:
 
 
 def train_pair(key: str, variant: str, members: int, root: Path, archive: RunArchive,
-               overrides: list[str]) -> None:  # fmt: skip
+               overrides: list[str], data: Path) -> None:  # fmt: skip
     """Train the share and sep ensembles of one variant side by side, unless finished."""
     jobs = []
     for norm in NORMS:
@@ -73,7 +73,7 @@ def train_pair(key: str, variant: str, members: int, root: Path, archive: RunArc
             continue
         args = [
             "--config", str(REPO / "configs" / f"{key}.yaml"),
-            f"data.source={MOLECULENET / TABLES[key]}", f"data.root={WORK / 'data'}", *WIDTH,
+            f"data.source={MOLECULENET / TABLES[key]}", f"data.root={data}", *WIDTH,
             *VARIANTS[variant], f"model.core.norm={norm}", f"train.ensemble={members}",
             "seed=0", f"out_dir={out}", "progress=false", "resume=auto", *overrides,
         ]  # fmt: skip
@@ -90,9 +90,9 @@ def train_pair(key: str, variant: str, members: int, root: Path, archive: RunArc
                 archive.keep(out, (*ENSEMBLE_FILES, "provenance.json"))
 
 
-def forest_scores(key: str) -> tuple[np.ndarray, list[dict]] | None:
+def forest_scores(key: str, results: Path) -> tuple[np.ndarray, list[dict]] | None:
     """The forest's scores for every molecule, averaged over its seeds; its results."""
-    runs = sorted(FOREST_RUNS.glob(f"{key}-s*.json"))
+    runs = sorted((results / "runs" / "forest").glob(f"{key}-s*.json"))
     if not runs:
         return None
     scores = np.mean([np.load(p.with_suffix(".npz"))["scores"] for p in runs], axis=0)
@@ -118,11 +118,11 @@ def blend(key: str, ours: np.lib.npyio.NpzFile, forest: np.ndarray) -> tuple[flo
     return float(WEIGHTS[best]), score("test", WEIGHTS[best])
 
 
-def rows(root: Path) -> list[dict]:
+def rows(root: Path, results: Path) -> list[dict]:
     """One row per model and dataset: single (per seed), ensemble, forest, blend."""
     table = []
     for key in TABLES:
-        forest = forest_scores(key)
+        forest = forest_scores(key, results)
         if forest is not None:
             for r in forest[1]:
                 table.append({"dataset": key, "model": "forest", "variant": "", "norm": "",
@@ -195,25 +195,32 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--summarize", action="store_true", help="only rewrite the summary")
+    parser.add_argument("--work", type=absolute_path, default=WORK, help="scratch folder")
+    parser.add_argument("--results", type=absolute_path, default=RESULTS,
+                        help="results folder (the forest's runs are read from its runs/forest)")
+    parser.add_argument("--docs", type=absolute_path, default=REPO / "docs")
     parser.add_argument("overrides", nargs="*", help="key=value for every graphsep run (a "
                         "smoke run); such runs go apart, to accuracy_custom, and write no summary")
     args = parser.parse_intermixed_args()
     name = "accuracy_custom" if args.overrides else "accuracy"
-    root = WORK / name
-    archive = RunArchive(name, root, [*WIDTH, f"members={args.members}", *args.overrides])
+    root = args.work / name
+    archive = RunArchive(
+        name, root, [*WIDTH, f"members={args.members}", *args.overrides], args.results
+    )
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
     for key in [] if args.summarize else args.only:
-        prepare(key, WORK)
+        prepare(key, args.work)
         for variant in args.variants:
-            train_pair(key, variant, args.members, root, archive, args.overrides)
-    frame = pd.DataFrame(rows(root))
+            train_pair(key, variant, args.members, root, archive, args.overrides,
+                       args.work / "data")  # fmt: skip
+    frame = pd.DataFrame(rows(root, args.results))
     if frame.empty or args.overrides:
         print(summary(frame) if not frame.empty else "no finished runs")
         return
-    frame.to_csv(RESULTS / "accuracy.csv", index=False)
+    frame.to_csv(args.results / "accuracy.csv", index=False)
     text = summary(frame)
-    (RESULTS / "accuracy.md").write_text(text)
-    write_marked_block(REPO / "docs" / "results.md", "accuracy", "accuracy.py", text)
+    (args.results / "accuracy.md").write_text(text)
+    write_marked_block(args.docs / "results.md", "accuracy", "accuracy.py", text)
     print(text)
 
 
