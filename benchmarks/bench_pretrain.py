@@ -34,9 +34,9 @@ from common import REPO, RESULTS, SHARED_DATA, provenance
 from graphsep.config import load_config
 from graphsep.molecules.corpus_shards import build_cache, cache_folder
 from graphsep.tasks.masked_graph.heads import atom_feature_weights, reconstruction_loss
-from graphsep.tasks.masked_graph.masking import MaskSampler
 from graphsep.tasks.masked_graph.run import build_pretrain_model, load_pretrain_data
 from graphsep.training.optim import build_optimizer
+from graphsep.training.sampler import KeyedBatch
 
 CORPUS = SHARED_DATA / "pretrain" / "moses_zinc_train.csv.gz"
 FULL_CORPUS = 1_584_663
@@ -78,9 +78,7 @@ def bench_steps(cfg, steps: int) -> dict:
     data = load_pretrain_data(cfg)
     model = build_pretrain_model(cfg.model)
     optimizer = build_optimizer(model, cfg.train.lr, cfg.train.weight_decay)
-    masking = cfg.task.masked_graph
-    masks = MaskSampler(masking.atom_mask_rate, masking.bond_mask_rate, cfg.seed)
-    weights = atom_feature_weights(masking.atom_type_weight)
+    weights = atom_feature_weights(cfg.task.masked_graph.atom_type_weight)
     sampler, corpus = data.train.batch_sampler, data.train.dataset
     sampler.set_epoch(1)
     batches = [b for _, b in zip(range(steps + 2), sampler, strict=False)]
@@ -89,9 +87,10 @@ def bench_steps(cfg, steps: int) -> dict:
     graphs = 0
     for index, ids in enumerate(batches):
         start = time.perf_counter()
-        batch = data.train.collate_fn([corpus[i] for i in ids])  # in data.batch_chunks chunks
+        # collate in data.batch_chunks chunks, masks drawn from the batch's key
+        batch = data.train.collate_fn(KeyedBatch([corpus[i] for i in ids], 1, index))
         collated = time.perf_counter()
-        loss, _ = reconstruction_loss(model(masks(batch, 1, index)), weights)
+        loss, _ = reconstruction_loss(model(batch), weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -20,7 +20,6 @@ from graphsep.images.loaders import load_image_data
 from graphsep.tasks.classify.model import build_classifier
 from graphsep.tasks.classify.run import correct_and_total
 from graphsep.tasks.masked_graph.heads import atom_feature_weights
-from graphsep.tasks.masked_graph.masking import MaskSampler
 from graphsep.tasks.masked_graph.run import build_pretrain_model, evaluate, load_pretrain_data
 from graphsep.tasks.property.data import load_property_data
 from graphsep.tasks.property.model import build_predictor
@@ -65,10 +64,8 @@ def one_process_scores(data_root, mode, state_dict, *extra):
     data = load_pretrain_data(cfg)
     model = build_pretrain_model(cfg.model)
     model.load_state_dict(state_dict)
-    masking = cfg.task.masked_graph
-    masks = MaskSampler(masking.atom_mask_rate, masking.bond_mask_rate, cfg.seed)
     weights = atom_feature_weights(cfg.task.masked_graph.atom_type_weight)
-    return {"valid": evaluate(model, data.held_out, masks, cpu, weights).loss}
+    return {"valid": evaluate(model, data.held_out, cpu, weights).loss}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from graphsep.analysis.split_embeddings import split_embeddings
 from graphsep.cli.main import main as graphsep
 from graphsep.config import load_config
 from graphsep.frontends.graph.batch import GraphBatch
-from graphsep.frontends.graph.collate import collate_graphs
+from graphsep.frontends.graph.collate import GraphCollator, collate_graphs
 from graphsep.frontends.graph.frontend import graph_encoder
 from graphsep.molecules.build import build_dataset
 from graphsep.molecules.corpus import PretrainCorpus, load_corpus
@@ -29,6 +29,7 @@ from graphsep.tasks.property.model import build_predictor
 from graphsep.training.checkpoint import CheckpointError, load_checkpoint
 from graphsep.training.init import init_encoder_from
 from graphsep.training.optim import build_optimizer
+from graphsep.training.sampler import KeyedBatch
 
 ZINC = SHARED_DATA / "pretrain" / "moses_zinc_train.csv.gz"
 needs_data = pytest.mark.skipif(not ZINC.exists(), reason="needs ../shared/data")
@@ -194,15 +195,15 @@ def test_masked_atom_type_accuracy_rises_above_the_majority_class(zinc_args):
     assert len(data.train.dataset) == 2700 and len(data.held_out.dataset) == 300
     model = build_pretrain_model(cfg.model)
     optimizer = build_optimizer(model, 3e-3, 0.0)
-    masks, weights = MaskSampler(0.15, 0.15, seed=0), atom_feature_weights(3.0)
+    weights = atom_feature_weights(3.0)
     for epoch in (1, 2, 3, 4):  # 4 x 43 = 172 steps
         data.train.batch_sampler.set_epoch(epoch)
-        for index, batch in enumerate(data.train):
-            loss, _ = reconstruction_loss(model(masks(batch, epoch, index)), weights)
+        for batch in data.train:  # masked at collation (rates 0.15 by default)
+            loss, _ = reconstruction_loss(model(batch), weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    scores = evaluate(model, data.held_out, masks, torch.device("cpu"), weights)
+    scores = evaluate(model, data.held_out, torch.device("cpu"), weights)
     assert scores.majority["atom_type"] == pytest.approx(0.75, abs=0.03)  # mostly carbon
     # measured: atom type 0.744 after one epoch, 0.844 after four; bond type 0.971 (majority 0.535)
     assert scores.accuracy["atom_type"] > scores.majority["atom_type"] + 0.07
@@ -218,7 +219,7 @@ def test_pretraining_paths_do_not_depend_on_bond_types(zinc_args):
     saturated.edge_attr = torch.zeros_like(ring.edge_attr)
     data = load_pretrain_data(load_config(None, [*zinc_args, *TINY, "data.batch_chunks=1"]))
     for collate in (data.train.collate_fn, data.held_out.collate_fn):
-        paths = [collate([g]).chunks[0].path_edges for g in (ring, saturated)]
+        paths = [collate(KeyedBatch([g], 1, 0)).chunks[0].path_edges for g in (ring, saturated)]
         assert torch.equal(*paths)
     # finetuning's paths do go by bond type (so that they do not go by atom order)
     finetune = [collate_graphs([g], max_hops=5).chunks[0].path_edges for g in (ring, saturated)]
@@ -460,3 +461,25 @@ def test_collating_in_worker_processes_changes_no_number(zinc_args, tmp_path):
         row = json.loads((out_dir / "metrics.jsonl").read_text().splitlines()[-1])
         rows[workers] = {k: v for k, v in row.items() if "seconds" not in k}
     assert rows[0] == rows[2]
+
+
+@needs_data
+def test_masks_are_drawn_at_collation_from_the_batch_key(zinc_args):
+    cfg = load_config("configs/pretrain_quick.yaml", [*zinc_args, *TINY, "data.batch_chunks=2"])
+    data = load_pretrain_data(cfg)
+    sampler, masking = data.train.batch_sampler, cfg.task.masked_graph
+    sampler.set_epoch(3, start_batch=2)  # resumed mid-epoch: positions count from the start
+    loaded = next(iter(data.train))
+    ids = next(iter(sampler))
+    assert (ids.epoch, ids.position) == (3, 2)
+    plain = GraphCollator(cfg.model.graph.max_hops, 2, canonical_paths=False)
+    expected = MaskSampler(masking.atom_mask_rate, masking.bond_mask_rate, cfg.seed)(
+        plain([data.train.dataset[i] for i in ids]), 3, 2
+    )
+    for got, want in zip(loaded.chunks, expected.chunks, strict=True):
+        assert got.masked_atoms.any() and torch.equal(got.masked_atoms, want.masked_atoms)
+        assert torch.equal(got.masked_bonds, want.masked_bonds)
+    held_out = next(iter(data.held_out))  # fixed masks: epoch 0 at every evaluation
+    assert held_out.chunks[0].masked_atoms is not None
+    assert torch.equal(next(iter(data.held_out)).chunks[0].masked_atoms,
+                       held_out.chunks[0].masked_atoms)  # fmt: skip

@@ -12,12 +12,51 @@ from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
 
 EVAL_PADDED_TOKENS = 64
 """Evaluation and prediction batches hold ``batch_size`` graphs padded to up to 64 tokens
 ([CLS] + 63 atoms) and fewer larger ones: padded pairs stay under ``batch_size * 64**2``, where a
 split padded whole to its largest molecule (hundreds of atoms in SIDER) takes gigabytes."""
+
+
+class KeyedBatch(list):
+    """A batch's dataset indices (or samples), with the epoch and the batch's place in it.
+
+    ``position`` is the batch's index in the one-process order of the epoch: batch ``k`` of
+    rank ``r`` of ``n`` is ``k * n + r``. What a task draws per batch (masks) is seeded by
+    ``(epoch, position)``, so that it is drawn the same in a DataLoader worker or the training
+    process, resumed mid-epoch or sharded over ranks. A plain list to everything else.
+    """
+
+    def __init__(self, items: Iterable, epoch: int, position: int) -> None:
+        super().__init__(items)
+        self.epoch = epoch
+        self.position = position
+
+
+class KeyedSamples(Dataset):
+    """A dataset whose batches of samples keep their :class:`KeyedBatch` key into collate.
+
+    A DataLoader hands ``__getitems__`` the batch sampler's batch and ``collate_fn`` what it
+    returns, in a worker process or not.
+
+    Args:
+        dataset (Dataset): the samples.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> object:
+        return self.dataset[index]
+
+    def __getitems__(self, batch: KeyedBatch) -> KeyedBatch:
+        """Return the samples of ``batch`` under its key."""
+        return KeyedBatch([self.dataset[i] for i in batch], batch.epoch, batch.position)
 
 
 @runtime_checkable
@@ -123,9 +162,9 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
         self.start_batch = start_batch
 
-    def __iter__(self) -> Iterator[list[int]]:
-        for batch in self._rank_batches()[self.start_batch :]:
-            yield batch.tolist()
+    def __iter__(self) -> Iterator[KeyedBatch]:
+        for k, batch in enumerate(self._rank_batches()[self.start_batch :], self.start_batch):
+            yield KeyedBatch(batch.tolist(), self.epoch, k * self.num_replicas + self.rank)
 
     def __len__(self) -> int:
         """Batches this rank yields in the current epoch, after ``start_batch``."""

@@ -115,12 +115,17 @@ def _subset_loader(
     subset = Subset(corpus, index.numpy())  # 8 bytes per molecule, not a Python list
     # training shards are evened out by repetition; held-out ones must not count a graph twice
     sizes = corpus.sizes[index]
-    # masks are drawn after collation: shortest-path ties broken by the true bond features would
-    # hint at the masked ones, so they go by atom index alone
-    return bucket_loader(
+    masking = cfg.task.masked_graph
+    masks = MaskSampler(masking.atom_mask_rate, masking.bond_mask_rate, cfg.seed)
+    # masks are drawn at collation, from (seed, epoch, position) alone; shortest-path ties
+    # broken by the true bond features would hint at the masked ones, so they go by atom index
+    loader = bucket_loader(
         subset, sizes, batch_size, shuffle, cfg, ctx, chunks, even_shards=shuffle,
-        canonical_paths=False,
+        canonical_paths=False, draw=masks,
     )  # fmt: skip
+    if not shuffle:
+        loader.batch_sampler.set_epoch(HELD_OUT_EPOCH)  # the same masks at every evaluation
+    return loader
 
 
 def load_pretrain_data(cfg: Config, ctx: DistContext | None = None) -> PretrainData:
@@ -150,12 +155,11 @@ def load_pretrain_data(cfg: Config, ctx: DistContext | None = None) -> PretrainD
 def evaluate(
     model: MaskedAttributeModel,
     loader: DataLoader,
-    masks: MaskSampler,
     device: torch.device,
     atom_weights: Tensor,
     ctx: DistContext | None = None,
 ) -> HeldOutScores:
-    """Score reconstruction on ``loader`` with the fixed held-out masks, eval mode.
+    """Score reconstruction on ``loader``'s batches, masked as collated (held-out: fixed), eval.
 
     Under DDP (``ctx``) each rank scores its share of the batches (``loader`` sharded without
     repeats) and every rank returns the scores of the whole.
@@ -164,9 +168,8 @@ def evaluate(
     model.eval()
     meter = AccuracyMeter(model.atom_head.vocab_sizes, model.bond_head.vocab_sizes)
     losses = []
-    for k, batch in enumerate(loader):
-        batch_index = ctx.rank + k * ctx.world_size  # its place in the one-process order
-        rec = model(masks(batch, HELD_OUT_EPOCH, batch_index).to(device, non_blocking=True))
+    for batch in loader:
+        rec = model(batch.to(device, non_blocking=True))
         loss, parts = reconstruction_loss(rec, atom_weights)
         losses.append(torch.cat([loss.detach().view(1), parts]).cpu())
         meter.update(rec)
@@ -213,9 +216,8 @@ class PretrainRun(TrainingRun):
                 f"{corpus.manifest['invalid']:,} skipped (listed in {corpus.report}); "
                 f"cache {corpus.bytes_per_molecule():.0f} B/molecule in {corpus.folder}"
             )
-        masking = cfg.task.masked_graph
-        self.masks = MaskSampler(masking.atom_mask_rate, masking.bond_mask_rate, cfg.seed)
-        self.atom_weights = atom_feature_weights(masking.atom_type_weight).to(self.ctx.device)
+        weights = atom_feature_weights(cfg.task.masked_graph.atom_type_weight)
+        self.atom_weights = weights.to(self.ctx.device)
         return model, self.data.train
 
     def data_fingerprint(self) -> dict[str, Any]:
@@ -227,8 +229,8 @@ class PretrainRun(TrainingRun):
         }  # fmt: skip
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
-        """Reconstruction loss of one batch under its seeded masks."""
-        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device, non_blocking=True)
+        """Reconstruction loss of one batch under the masks collation drew for it."""
+        batch = batch.to(self.ctx.device, non_blocking=True)
         loss, _ = reconstruction_loss(self.trained(batch), self.atom_weights)
         return loss
 
@@ -237,7 +239,6 @@ class PretrainRun(TrainingRun):
         scores = evaluate(
             self.model,
             self.data.held_out,
-            self.masks,
             self.ctx.device,
             self.atom_weights,
             self.ctx,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from graphsep.config import Config
+from graphsep.frontends.graph.batch import GraphBatch
 from graphsep.frontends.graph.checks import feature_problems
-from graphsep.frontends.graph.collate import GraphCollator
+from graphsep.frontends.graph.collate import GraphCollator, KeyedCollator
 from graphsep.frontends.graph.encoded_dataset import EncodedDataset
 from graphsep.molecules.descriptors import FeatureScaler
 from graphsep.molecules.feature_cache import load_dataset_features
@@ -25,7 +26,7 @@ from graphsep.molecules.table import DataError
 from graphsep.molecules.zinc import ZINC_SUBSET, load_zinc
 from graphsep.tasks.property.spec import TaskSpec
 from graphsep.training.distributed import DistContext, barrier, per_rank_batch_size
-from graphsep.training.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler
+from graphsep.training.sampler import EVAL_PADDED_TOKENS, KeyedSamples, SizeBucketBatchSampler
 
 SPLITS = ("train", "valid", "test")
 BUNDLED = {"ogbg-molbbbp": Path(__file__).resolve().parents[2] / "resources" / "bbbp.csv.gz"}
@@ -126,6 +127,7 @@ def bucket_loader(
     chunks: int = 1,
     even_shards: bool = True,
     canonical_paths: bool = True,
+    draw: Callable[[GraphBatch, int, int], GraphBatch] | None = None,
 ) -> DataLoader:
     """Return a loader of size-bucketed batches of ``dataset``, collated for the encoder.
 
@@ -144,6 +146,10 @@ def bucket_loader(
             False shards without repeats (evaluation). (default: ``True``)
         canonical_paths (bool, optional): see
             :class:`~graphsep.frontends.graph.collate.GraphCollator`. (default: ``True``)
+        draw (Callable[[GraphBatch, int, int], GraphBatch] | None, optional): what collation
+            then draws for each batch from its epoch and position (masked pretraining's masks),
+            in the loader's worker processes if any
+            (:class:`~graphsep.frontends.graph.collate.KeyedCollator`). (default: None)
     """
     shards = {"num_replicas": ctx.world_size, "rank": ctx.rank} if ctx else {}
     sampler = SizeBucketBatchSampler(
@@ -156,10 +162,13 @@ def bucket_loader(
         max_padded_pairs=None if shuffle else batch_size * EVAL_PADDED_TOKENS**2,
         **shards,
     )
+    collate = GraphCollator(cfg.model.graph.max_hops, chunks, canonical_paths)
+    if draw is not None:
+        dataset, collate = KeyedSamples(dataset), KeyedCollator(collate, draw)
     return DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=GraphCollator(cfg.model.graph.max_hops, chunks, canonical_paths),
+        collate_fn=collate,
         num_workers=cfg.data.num_workers,
         pin_memory=ctx is not None and ctx.device.type == "cuda",
         # its own generator: creating an iterator would otherwise draw from the global RNG,
