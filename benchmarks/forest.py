@@ -77,7 +77,7 @@ def run(key: str, seed: int, jobs: int) -> dict:
     result = {"dataset": f"ogbg-{key}", "model": "forest", "seed": seed, "metric": metric}
     for part in ("valid", "test"):
         rows = split[part]
-        result[part] = evaluator.eval({"y_true": y[rows], "y_pred": scores[rows]})[metric]
+        result[part] = float(evaluator.eval({"y_true": y[rows], "y_pred": scores[rows]})[metric])
     result.update(trees=TREES, seconds=round(seconds, 1), jobs=jobs, **provenance())
     RUNS.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(RUNS / f"{key}-s{seed}.npz", scores=scores, **split)
