@@ -123,7 +123,7 @@ def molecule_features(mol: Chem.Mol, names: Sequence[str]) -> MoleculeFeatures:
         try:
             with rdBase.BlockLogs():
                 values = _compute(name, mol)
-        except Exception as error:  # noqa: BLE001 - RDKit raises many types; the row keeps it
+        except Exception as error:  # RDKit raises many types; the molecule keeps the reason
             values = np.full(FEATURE_SETS[name], np.nan)
             missing[name] = f"{type(error).__name__}: {error}".strip()
         bad = ~np.isfinite(values)
