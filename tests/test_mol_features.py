@@ -9,6 +9,7 @@ from molecules import SHARED_DATA
 from rdkit import Chem
 
 import train
+from graphsep.cli.main import main as graphsep
 from graphsep.config import ConfigError, load_config
 from graphsep.molecules.descriptors import (
     DESCRIPTOR_NAMES,
@@ -156,3 +157,10 @@ def test_sets_are_concatenated_in_the_order_named():
     both = molecule_features(mol, ["maccs", "ecfp"]).values
     alone = [molecule_features(mol, [name]).values for name in ("maccs", "ecfp")]
     assert np.array_equal(both, np.concatenate(alone))
+
+
+def test_analyze_embeds_a_feature_model_with_its_features(feature_run, tmp_path):
+    out = tmp_path / "analysis"
+    assert graphsep(["analyze", "--checkpoint", str(feature_run / "best"), "--out", str(out)]) == 0
+    entry = json.loads((out / "analysis.json").read_text())["checkpoints"][0]
+    assert entry["rows"] == 204 and entry["kind"] == "property"

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from graphsep.config import Config, config_from_dict
 from graphsep.config.legacy import upgrade_config
 from graphsep.core.device import moved
+from graphsep.core.model import Encoder
 from graphsep.frontends.build import build_encoder
 from graphsep.images.loaders import load_image_data
 from graphsep.images.sources import load_split
@@ -34,8 +35,15 @@ from graphsep.molecules.table import DataError
 from graphsep.predict.encoder_only import EncoderOnly
 from graphsep.predict.images import ImagePredictor
 from graphsep.tasks.property.data import load_property_data
+from graphsep.tasks.property.model import build_predictor
+from graphsep.tasks.property.spec import TaskSpec
 from graphsep.text.loaders import checkpoint_tokenizer, load_text_data
-from graphsep.training.checkpoint import CheckpointError, load_checkpoint, load_weights
+from graphsep.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+)
 
 SPLITS = ("valid", "test")
 """The splits to embed: never train, whose loader shuffles and augments."""
@@ -95,6 +103,22 @@ def reading(cfg: Config, data: Path, cache: Path) -> Config:
     return replace(cfg, data=replace(cfg.data, name=name, root=str(data.parent), source=None))
 
 
+def _encoder(ckpt: Checkpoint, cfg: Config, kind: str) -> Encoder:
+    """Return the checkpoint's encoder with its weights, its head or decoder left behind.
+
+    A property model is built whole: its encoder may start [CLS] from the molecule's features
+    (``task.property.mol_features``), which the task passes into it.
+    """
+    if kind == "property" and cfg.model.frontend == "graph":
+        model = build_predictor(cfg, TaskSpec.from_dict(ckpt.meta["task"]).num_tasks)
+        load_weights(model, ckpt.state_dict, ckpt.path)
+        return model.encoder
+    model = EncoderOnly(build_encoder(cfg.model))
+    state = {k: v for k, v in ckpt.state_dict.items() if k.startswith("encoder.")}
+    load_weights(model, state, ckpt.path)
+    return model.encoder
+
+
 @torch.no_grad()
 def split_embeddings(
     path: str | Path, split: str = "test", data: str | Path | None = None
@@ -118,14 +142,11 @@ def split_embeddings(
         if data is not None:
             cfg = reading(cfg, Path(data), Path(cache))
         loader = _split_loader(cfg, ckpt.path, kind, split, given=data is not None)
-        model = EncoderOnly(build_encoder(cfg.model))
-        state = {k: v for k, v in ckpt.state_dict.items() if k.startswith("encoder.")}
-        load_weights(model, state, ckpt.path)
-        model.eval()
+        encoder = _encoder(ckpt, cfg, kind).eval()
         vectors, labels = [], []
         for batch in loader:
             batch = moved(batch, "cpu")
-            vectors.append(model.encoder(batch).cls.float().numpy())
+            vectors.append(encoder(batch).cls.float().numpy())
             labels.append(batch.y.numpy())
     return SplitEmbeddings(
         cls=np.concatenate(vectors), labels=np.concatenate(labels), frontend=cfg.model.frontend,
