@@ -44,8 +44,8 @@ def member_dir(out_dir: str | Path, index: int) -> Path:
 def train_ensemble(cfg: Config) -> dict[str, Any]:
     """Train ``train.ensemble`` seeds of the property model, then score their mean.
 
-    A member whose ``results.json`` exists is kept, so a rerun (``resume=auto``) continues the
-    ensemble where it stopped.
+    Under ``resume=auto`` a member whose ``results.json`` exists is kept, so a rerun continues
+    the ensemble where it stopped; without it every member trains anew, as a single run does.
 
     Raises:
         ConfigError: under ``torchrun``, or for a task other than ``property``.
@@ -65,7 +65,8 @@ def train_ensemble(cfg: Config) -> dict[str, Any]:
             train=replace(cfg.train, ensemble=1),
         )  # fmt: skip
         done = Path(member.out_dir) / "results.json"
-        members.append(json.loads(done.read_text()) if done.exists() else finetune(member))
+        kept = cfg.resume == "auto" and done.exists()
+        members.append(json.loads(done.read_text()) if kept else finetune(member))
     results = score_ensemble(cfg, members)
     listing = {"members": [member_dir(".", k).name for k in range(cfg.train.ensemble)]}
     for name, content in ((ENSEMBLE_FILE, listing), ("results.json", results)):
