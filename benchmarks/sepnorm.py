@@ -300,16 +300,26 @@ def cls_geometry(root: Path, key: str, stage: str, norm: str, seed: int) -> dict
     return {name: entry.get(name, float("nan")) for name in GEOMETRY}
 
 
+def finished_runs(folder: Path) -> list[Path]:
+    """The ``results.json`` of the runs in ``folder`` that are stamped, hence finished whole.
+
+    A run finished beside one still going is stamped when both are done: until then another
+    process (``--summarize``) leaves it out.
+    """
+    paths = sorted(folder.glob("*-s*/results.json"))
+    return [path for path in paths if (path.parent / "provenance.json").exists()]
+
+
 def rows(root: Path, budget: str) -> list[dict]:
     """One row per finished run under ``root``: what it was, its scores, size, time, provenance."""
     table = []
     for key, dataset in EVERY_DATASET.items():
         for stage in dataset.stages:
-            for path in sorted((root / key / stage).glob("*-s*/results.json")):
+            for path in finished_runs(root / key / stage):
                 result = json.loads(path.read_text())
                 geometry = cls_geometry(root, key, stage, result["norm"], result["seed"])
                 table.append(row(dataset, stage, budget, path, {"model": "graphsep", **geometry}))
-        for path in sorted((root / key / "peers").glob("*-s*/results.json")):
+        for path in finished_runs(root / key / "peers"):
             peer = {"model": json.loads(path.read_text())["model"], "norm": ""}
             table.append(row(dataset, "scratch", budget, path, peer))
     return table
