@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from graphsep.images.errors import ImageDataError
 from graphsep.images.sources import ImageSplit, load_split
 from graphsep.splits import stratified_split
 from graphsep.training.distributed import DistContext, per_rank_batch_size
-from graphsep.training.sampler import SizeBucketBatchSampler
+from graphsep.training.sampler import SizeBucketBatchSampler, keyed_loading
 
 SPLITS = ("train", "valid", "test")
 
@@ -73,7 +74,7 @@ def _fingerprint(train: ImageSplit, test: ImageSplit, held: np.ndarray) -> str:
 
 def _loader(
     dataset: ImageDataset, batch_size: int, shuffle: bool, collate: ImageCollator,
-    cfg: Config, ctx: DistContext,
+    cfg: Config, ctx: DistContext, draw: Callable[[Any, int, int], Any] | None = None,
 ) -> DataLoader:  # fmt: skip
     # every image has one size: random batches when shuffled, in order otherwise
     sampler = SizeBucketBatchSampler(
@@ -81,6 +82,7 @@ def _loader(
         bucket_size_multiplier=1, even_shards=shuffle, num_replicas=ctx.world_size,
         rank=ctx.rank,
     )  # fmt: skip
+    dataset, collate = keyed_loading(dataset, collate, draw)
     return DataLoader(
         dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
         pin_memory=ctx.device.type == "cuda",
@@ -88,8 +90,15 @@ def _loader(
     )  # fmt: skip
 
 
-def load_image_data(cfg: Config, ctx: DistContext | None = None) -> ImageData:
+def load_image_data(
+    cfg: Config,
+    ctx: DistContext | None = None,
+    draw: Callable[[Any, int, int], Any] | None = None,
+) -> ImageData:
     """Read the splits of ``data.images``, carve the validation split, build the loaders.
+
+    ``draw`` (a task's masks, keyed by epoch and batch position) is applied at collation to the
+    train and valid batches (:class:`~graphsep.training.sampler.KeyedCollator`).
 
     Raises:
         ImageDataError: an unreadable or ill-shaped file, images of another size than the
@@ -124,8 +133,8 @@ def load_image_data(cfg: Config, ctx: DistContext | None = None) -> ImageData:
     train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
     eval_bs = cfg.train.eval_batch_size
     return ImageData(
-        train=_loader(sets["train"], train_bs, True, augmented, cfg, ctx),
-        valid=_loader(sets["valid"], eval_bs, False, plain, cfg, ctx),
+        train=_loader(sets["train"], train_bs, True, augmented, cfg, ctx, draw),
+        valid=_loader(sets["valid"], eval_bs, False, plain, cfg, ctx, draw),
         test=_loader(sets["test"], eval_bs, False, plain, cfg, ctx),
         num_classes=num_classes,
         fingerprint={

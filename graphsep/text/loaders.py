@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from graphsep.text.table import LabelledTexts, read_labelled_texts
 from graphsep.text.tokenizer import cached_tokenizer, tokenizer_from_json
 from graphsep.training.checkpoint import CheckpointError
 from graphsep.training.distributed import DistContext, per_rank_batch_size
-from graphsep.training.sampler import SizeBucketBatchSampler
+from graphsep.training.sampler import SizeBucketBatchSampler, keyed_loading
 
 SPLITS = ("train", "valid", "test")
 TOKENIZER_FILE = "tokenizer.json"
@@ -134,24 +135,31 @@ def saved_split(table: LabelledTexts, spec: TextDataConfig) -> dict[str, np.ndar
 
 def _loader(
     dataset: TokenizedTexts, batch_size: int, shuffle: bool, chunks: int, cfg: Config,
-    ctx: DistContext,
+    ctx: DistContext, draw: Callable[[Any, int, int], Any] | None = None,
 ) -> DataLoader:  # fmt: skip
     sampler = SizeBucketBatchSampler(
         dataset.sizes, batch_size, shuffle=shuffle, seed=cfg.seed,
         bucket_size_multiplier=cfg.data.bucket_size_multiplier, even_shards=shuffle,
         num_replicas=ctx.world_size, rank=ctx.rank,
     )  # fmt: skip
+    dataset, collate = keyed_loading(dataset, TextCollator(chunks), draw)
     return DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=TextCollator(chunks),
+        dataset, batch_sampler=sampler, collate_fn=collate,
         num_workers=cfg.data.num_workers,
         pin_memory=ctx.device.type == "cuda", generator=torch.Generator().manual_seed(cfg.seed),
     )  # fmt: skip
 
 
 def load_text_data(
-    cfg: Config, ctx: DistContext | None = None, tokenizer: Tokenizer | None = None
+    cfg: Config,
+    ctx: DistContext | None = None,
+    tokenizer: Tokenizer | None = None,
+    draw: Callable[[Any, int, int], Any] | None = None,
 ) -> TextData:
     """Read ``data.text``'s table, split it, train or reuse its tokenizer, build the loaders.
+
+    ``draw`` (a task's masks, keyed by epoch and batch position) is applied at collation to the
+    train and valid batches (:class:`~graphsep.training.sampler.KeyedCollator`).
 
     The tokenizer learns from the training split only, so no valid or test text shapes it;
     a given ``tokenizer`` (a pretrained encoder's, whose ids the weights were trained on)
@@ -192,8 +200,9 @@ def load_text_data(
             cfg.data.batch_chunks,
             cfg,
             ctx,
+            draw,
         ),
-        valid=_loader(sets["valid"], eval_bs, False, 1, cfg, ctx),
+        valid=_loader(sets["valid"], eval_bs, False, 1, cfg, ctx, draw),
         test=_loader(sets["test"], eval_bs, False, 1, cfg, ctx),
         tokenizer=tokenizer,
         classes=table.classes,

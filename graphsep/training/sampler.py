@@ -7,8 +7,9 @@ A random batch pads to its largest molecule, a size-bucketed one to about its ty
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -57,6 +58,37 @@ class KeyedSamples(Dataset):
     def __getitems__(self, batch: KeyedBatch) -> KeyedBatch:
         """Return the samples of ``batch`` under its key."""
         return KeyedBatch([self.dataset[i] for i in batch], batch.epoch, batch.position)
+
+
+@dataclass
+class KeyedCollator:
+    """``collate_fn`` that collates, then applies a per-batch draw keyed by epoch and position.
+
+    Self-supervised tasks draw their masks here (graph atoms and bonds, image patches, text
+    tokens), in the DataLoader's worker processes when ``data.num_workers`` > 0, from the key
+    that :class:`KeyedSamples` carries from the batch sampler. A plain dataclass: it pickles.
+
+    Args:
+        collate (Callable[[list], Any]): samples to a batch (a front end's collator).
+        draw (Callable[[Any, int, int], Any]): ``(batch, epoch, position)`` to the batch with
+            what was drawn, e.g. :class:`~graphsep.tasks.masked_graph.masking.MaskSampler`.
+    """
+
+    collate: Callable[[list], Any]
+    draw: Callable[[Any, int, int], Any]
+
+    def __call__(self, samples: KeyedBatch) -> Any:
+        """Collate ``samples`` (a keyed batch) and draw for its key."""
+        return self.draw(self.collate(samples), samples.epoch, samples.position)
+
+
+def keyed_loading(
+    dataset: Dataset, collate: Callable[[list], Any], draw: Callable[[Any, int, int], Any] | None
+) -> tuple[Dataset, Callable[[list], Any]]:
+    """Return the dataset and ``collate_fn`` of a loader, drawing per batch if ``draw`` is set."""
+    if draw is None:
+        return dataset, collate
+    return KeyedSamples(dataset), KeyedCollator(collate, draw)
 
 
 @runtime_checkable

@@ -8,7 +8,7 @@ node (Ying et al., NeurIPS 2021: the graph token) at slot 0.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -122,29 +122,6 @@ class GraphCollator:
     def __call__(self, graphs: Sequence[Data]) -> GraphBatch:
         """Collate ``graphs`` into one batch."""
         return collate_graphs(graphs, self.max_hops, self.chunks, self.canonical_paths)
-
-
-@dataclass
-class KeyedCollator:
-    """``collate_fn`` that collates, then applies a per-batch draw keyed by epoch and position.
-
-    Masked pretraining's masks are drawn here, in the DataLoader's worker processes when
-    ``data.num_workers`` > 0, from the batch's :class:`~graphsep.training.sampler.KeyedBatch`
-    key (given by :class:`~graphsep.training.sampler.KeyedSamples`).
-
-    Args:
-        collate (GraphCollator): graphs to a batch.
-        draw (Callable[[GraphBatch, int, int], GraphBatch]): ``(batch, epoch, position)`` to
-            the batch with what was drawn, e.g. a
-            :class:`~graphsep.tasks.masked_graph.masking.MaskSampler` (picklable).
-    """
-
-    collate: GraphCollator
-    draw: Callable[[GraphBatch, int, int], GraphBatch]
-
-    def __call__(self, graphs: Sequence[Data]) -> GraphBatch:
-        """Collate ``graphs`` (a keyed batch) and draw for its key."""
-        return self.draw(self.collate(graphs), graphs.epoch, graphs.position)
 
 
 def _with_encodings(graphs: Sequence[Data], canonical_paths: bool) -> Sequence[Data]:

@@ -37,14 +37,13 @@ def build_mae(cfg: Config) -> MaeModel:
 
 @torch.no_grad()
 def held_out_loss(
-    model: MaeModel, loader: DataLoader, masks: PatchMaskSampler, device: torch.device, rank: int,
-    world_size: int,
-) -> tuple[float, int]:  # fmt: skip
+    model: MaeModel, loader: DataLoader, device: torch.device
+) -> tuple[float, int]:
     """Sum of per-image reconstruction losses over this rank's batches, and the images."""
     model.eval()
     total, images = 0.0, 0
-    for k, batch in enumerate(loader):
-        batch = masks(batch, HELD_OUT_EPOCH, rank + k * world_size).to(device, non_blocking=True)
+    for batch in loader:  # masked at collation
+        batch = batch.to(device, non_blocking=True)
         total += float(model(batch).loss()) * batch.num_images
         images += batch.num_images
     return total, images
@@ -66,9 +65,10 @@ class MaeRun(TrainingRun):
         model = build_mae(cfg)
         if cfg.model.init_from and not self.resuming:
             init_encoder_from(model, cfg.model.init_from, cfg.model)
-        self.data: ImageData = load_image_data(cfg, self.ctx)
         patches = cfg.model.image.grid**2
-        self.masks = PatchMaskSampler(cfg.task.mae.mask_ratio, patches, cfg.seed)
+        masks = PatchMaskSampler(cfg.task.mae.mask_ratio, patches, cfg.seed)
+        self.data: ImageData = load_image_data(cfg, self.ctx, draw=masks)
+        self.data.valid.batch_sampler.set_epoch(HELD_OUT_EPOCH)  # the same masks every time
         return model, self.data.train
 
     def data_fingerprint(self) -> dict[str, Any]:
@@ -77,15 +77,13 @@ class MaeRun(TrainingRun):
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Reconstruction loss of one batch under its seeded masks."""
-        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device, non_blocking=True)
+        batch = batch.to(self.ctx.device, non_blocking=True)  # masked at collation
         return self.trained(batch).loss()
 
     def evaluate(self, epoch: int) -> Evaluation:
         """Reconstruction loss on the validation images with fixed masks; lower is better."""
         ctx = self.ctx
-        share = held_out_loss(
-            self.model, self.data.valid, self.masks, ctx.device, ctx.rank, ctx.world_size
-        )
+        share = held_out_loss(self.model, self.data.valid, ctx.device)
         shares = gather_from_ranks(share, ctx)
         loss = sum(t for t, _ in shares) / sum(n for _, n in shares)
         return Evaluation(

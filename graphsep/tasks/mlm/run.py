@@ -35,14 +35,13 @@ def build_mlm(cfg: Config) -> MlmModel:
 
 @torch.no_grad()
 def held_out_counts(
-    model: MlmModel, loader: DataLoader, masks: TokenMaskSampler, device: torch.device,
-    rank: int, world_size: int,
-) -> tuple[float, int, int]:  # fmt: skip
+    model: MlmModel, loader: DataLoader, device: torch.device
+) -> tuple[float, int, int]:
     """Return this rank's summed token loss, correct predictions and selected tokens."""
     model.eval()
     loss, correct, tokens = 0.0, 0, 0
-    for k, batch in enumerate(loader):
-        batch = masks(batch, HELD_OUT_EPOCH, rank + k * world_size).to(device, non_blocking=True)
+    for batch in loader:  # masked at collation
+        batch = batch.to(device, non_blocking=True)
         predictions = model(batch)
         count = predictions.targets.numel()
         loss += float(predictions.loss()) * count
@@ -67,8 +66,9 @@ class MlmRun(TrainingRun):
         model = build_mlm(cfg)
         if cfg.model.init_from and not self.resuming:
             init_encoder_from(model, cfg.model.init_from, cfg.model)
-        self.data: TextData = load_text_data(cfg, self.ctx)
-        self.masks = TokenMaskSampler(cfg.task.mlm, cfg.model.text.vocab_size, cfg.seed)
+        masks = TokenMaskSampler(cfg.task.mlm, cfg.model.text.vocab_size, cfg.seed)
+        self.data: TextData = load_text_data(cfg, self.ctx, draw=masks)
+        self.data.valid.batch_sampler.set_epoch(HELD_OUT_EPOCH)  # the same masks every time
         return model, self.data.train
 
     def data_fingerprint(self) -> dict[str, Any]:
@@ -77,15 +77,13 @@ class MlmRun(TrainingRun):
 
     def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
         """Cross-entropy of the selected tokens of one batch under its seeded corruption."""
-        batch = self.masks(batch, epoch, batch_index).to(self.ctx.device, non_blocking=True)
+        batch = batch.to(self.ctx.device, non_blocking=True)  # masked at collation
         return self.trained(batch).loss()
 
     def evaluate(self, epoch: int) -> Evaluation:
         """Held-out token loss (lower is better) and accuracy, with fixed corruptions."""
         ctx = self.ctx
-        share = held_out_counts(
-            self.model, self.data.valid, self.masks, ctx.device, ctx.rank, ctx.world_size
-        )
+        share = held_out_counts(self.model, self.data.valid, ctx.device)
         shares = gather_from_ranks(share, ctx)
         loss, correct, tokens = (sum(part) for part in zip(*shares, strict=True))
         loss, accuracy = loss / max(tokens, 1), correct / max(tokens, 1)

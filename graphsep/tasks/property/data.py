@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from graphsep.config import Config
 from graphsep.frontends.graph.batch import GraphBatch
 from graphsep.frontends.graph.checks import feature_problems
-from graphsep.frontends.graph.collate import GraphCollator, KeyedCollator
+from graphsep.frontends.graph.collate import GraphCollator
 from graphsep.frontends.graph.encoded_dataset import EncodedDataset
 from graphsep.molecules.descriptors import FeatureScaler
 from graphsep.molecules.feature_cache import load_dataset_features
@@ -26,7 +26,7 @@ from graphsep.molecules.table import DataError
 from graphsep.molecules.zinc import ZINC_SUBSET, load_zinc
 from graphsep.tasks.property.spec import TaskSpec
 from graphsep.training.distributed import DistContext, barrier, per_rank_batch_size
-from graphsep.training.sampler import EVAL_PADDED_TOKENS, KeyedSamples, SizeBucketBatchSampler
+from graphsep.training.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler, keyed_loading
 
 SPLITS = ("train", "valid", "test")
 BUNDLED = {"ogbg-molbbbp": Path(__file__).resolve().parents[2] / "resources" / "bbbp.csv.gz"}
@@ -149,7 +149,7 @@ def bucket_loader(
         draw (Callable[[GraphBatch, int, int], GraphBatch] | None, optional): what collation
             then draws for each batch from its epoch and position (masked pretraining's masks),
             in the loader's worker processes if any
-            (:class:`~graphsep.frontends.graph.collate.KeyedCollator`). (default: None)
+            (:class:`~graphsep.training.sampler.KeyedCollator`). (default: None)
     """
     shards = {"num_replicas": ctx.world_size, "rank": ctx.rank} if ctx else {}
     sampler = SizeBucketBatchSampler(
@@ -163,8 +163,7 @@ def bucket_loader(
         **shards,
     )
     collate = GraphCollator(cfg.model.graph.max_hops, chunks, canonical_paths)
-    if draw is not None:
-        dataset, collate = KeyedSamples(dataset), KeyedCollator(collate, draw)
+    dataset, collate = keyed_loading(dataset, collate, draw)
     return DataLoader(
         dataset,
         batch_sampler=sampler,
