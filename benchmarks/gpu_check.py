@@ -95,15 +95,15 @@ def pretrain_rate(args: argparse.Namespace, precision: str, compile_: bool) -> d
     run = PretrainRun(cfg, DistContext(0, 1, args.device))
     batches = iter(run.train_loader)
     run.model.train()
-    for index in range(3):  # warm-up: allocation, kernels, compilation
-        run._train_step(next(batches), 1, index)
+    for _ in range(3):  # warm-up: allocation, kernels, compilation
+        run._train_step(next(batches))
     reset_peak(args.device)
     collate = steps = 0.0
-    for index in range(3, 3 + args.steps):
+    for _ in range(args.steps):
         start = time.perf_counter()
         batch = next(batches)
         collated = time.perf_counter()
-        run._train_step(batch, 1, index)  # .item() of the loss waits for the GPU
+        run._train_step(batch)  # .item() of the loss waits for the GPU
         collate, steps = collate + collated - start, steps + time.perf_counter() - collated
     per_step = (collate + steps) / args.steps
     return {

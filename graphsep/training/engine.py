@@ -180,11 +180,12 @@ class TrainingRun:
         """
         raise NotImplementedError
 
-    def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
+    def batch_loss(self, batch: Any) -> Tensor:
         """Return the loss of one training batch, computed through ``self.trained``.
 
-        ``batch_index`` is the batch's position in the epoch's global order (over all ranks),
-        so a per-batch random draw keyed by it is the same after a resume.
+        What a task draws per batch (masks) is drawn at collation, keyed by the batch's epoch
+        and position (:class:`~graphsep.training.sampler.KeyedCollator`), so it is the same
+        after a resume.
         """
         raise NotImplementedError
 
@@ -307,9 +308,9 @@ class TrainingRun:
         """Return the context of ``train.precision`` on the run's device (training, evaluation)."""
         return autocast(self.cfg.train.precision, self.ctx.device)
 
-    def _train_step(self, batch: Any, epoch: int, batch_index: int) -> float:
+    def _train_step(self, batch: Any) -> float:
         with self.autocast():
-            loss = self.batch_loss(batch, epoch, batch_index)
+            loss = self.batch_loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.train.grad_clip > 0:
@@ -330,8 +331,7 @@ class TrainingRun:
         for batch in bar:
             if p.step >= self.total_steps:
                 break
-            global_index = p.batch_in_epoch * self.ctx.world_size + self.ctx.rank
-            loss = self._train_step(batch, epoch, global_index)
+            loss = self._train_step(batch)
             p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
             if not math.isfinite(loss):  # a rank stopping here ends a torchrun run
                 raise self.diverged(f"the loss is {loss}")

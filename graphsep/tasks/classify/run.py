@@ -69,7 +69,7 @@ class ClassifyRun(TrainingRun):
         """Return the sha256 of the images, labels and split, and the split sizes."""
         return self.data.fingerprint
 
-    def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
+    def batch_loss(self, batch: Any) -> Tensor:
         """Cross-entropy of one batch."""
         batch = batch.to(self.ctx.device, non_blocking=True)
         return F.cross_entropy(self.trained(batch), batch.y)

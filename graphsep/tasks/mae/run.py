@@ -75,8 +75,8 @@ class MaeRun(TrainingRun):
         """Return the sha256 of the images, labels and split, and the split sizes."""
         return self.data.fingerprint
 
-    def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
-        """Reconstruction loss of one batch under its seeded masks."""
+    def batch_loss(self, batch: Any) -> Tensor:
+        """Reconstruction loss of one batch under the masks collation drew for it."""
         batch = batch.to(self.ctx.device, non_blocking=True)  # masked at collation
         return self.trained(batch).loss()
 

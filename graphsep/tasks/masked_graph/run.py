@@ -228,7 +228,7 @@ class PretrainRun(TrainingRun):
                             "held_out": len(self.data.held_out.dataset)},
         }  # fmt: skip
 
-    def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
+    def batch_loss(self, batch: Any) -> Tensor:
         """Reconstruction loss of one batch under the masks collation drew for it."""
         batch = batch.to(self.ctx.device, non_blocking=True)
         loss, _ = reconstruction_loss(self.trained(batch), self.atom_weights)

@@ -75,8 +75,8 @@ class MlmRun(TrainingRun):
         """Return the sha256 of the texts, labels, split and tokenizer, and the split sizes."""
         return self.data.fingerprint
 
-    def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
-        """Cross-entropy of the selected tokens of one batch under its seeded corruption."""
+    def batch_loss(self, batch: Any) -> Tensor:
+        """Cross-entropy of the selected tokens of one batch, corrupted at collation."""
         batch = batch.to(self.ctx.device, non_blocking=True)  # masked at collation
         return self.trained(batch).loss()
 

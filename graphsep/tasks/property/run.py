@@ -72,7 +72,7 @@ class FinetuneRun(TrainingRun):
         """Return the sha256 of the processed files and split, and the split sizes."""
         return self.data.fingerprint
 
-    def batch_loss(self, batch: Any, epoch: int, batch_index: int) -> Tensor:
+    def batch_loss(self, batch: Any) -> Tensor:
         """Task loss of one batch (NaN-masked BCE, or MSE on standardised targets)."""
         batch = batch.to(self.ctx.device, non_blocking=True)
         return self.task.loss(self.trained(batch), batch.y)
