@@ -12,7 +12,7 @@ Five sets, named in ``task.property.mol_features`` and concatenated in the order
 Dataset building, training and ``graphsep predict`` all call :func:`molecule_features`, so the
 features of a SMILES are the same wherever they are computed. A value RDKit cannot compute
 (an exception, or a NaN or infinite descriptor such as ``Ipc`` on large molecules) comes back as
-NaN and is named in :attr:`MoleculeFeatures.missing`; :class:`FeatureScaler` fills it with the
+NaN and is named in :class:`MoleculeFeatures`; :class:`FeatureScaler` fills it with the
 train split's mean, so that no NaN reaches a model.
 """
 
@@ -98,11 +98,19 @@ class MoleculeFeatures:
 
     Args:
         values (np.ndarray): ``(F,)`` float64, NaN where a value is missing.
-        missing (dict[str, str]): per feature set (or descriptor) that failed, RDKit's reason.
+        failed (dict[str, str]): per feature set RDKit could not compute at all, its reason.
+        not_finite (list[str]): the single values RDKit gave as NaN or infinite, as
+            ``set:column`` (``rdkit2d:Ipc``).
     """
 
     values: np.ndarray
-    missing: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_finite: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> dict[str, str]:
+        """Every missing part, set or single value, with its reason (for reports)."""
+        return {**self.failed, **dict.fromkeys(self.not_finite, "not finite")}
 
 
 def molecule_features(mol: Chem.Mol, names: Sequence[str]) -> MoleculeFeatures:
@@ -118,22 +126,23 @@ def molecule_features(mol: Chem.Mol, names: Sequence[str]) -> MoleculeFeatures:
     Returns:
         MoleculeFeatures: the ``(feature_width(names),)`` vector and the missing parts.
     """
-    parts, missing = [], {}
+    parts, failed, not_finite = [], {}, []
     for name in names:
         try:
             with rdBase.BlockLogs():
                 values = _compute(name, mol)
         except Exception as error:  # RDKit raises many types; the molecule keeps the reason
             values = np.full(FEATURE_SETS[name], np.nan)
-            missing[name] = f"{type(error).__name__}: {error}".strip()
+            failed[name] = f"{type(error).__name__}: {error}".strip()
         bad = ~np.isfinite(values)
-        if bad.any() and name not in missing:
+        if bad.any() and name not in failed:
             for column in np.flatnonzero(bad):
                 label = DESCRIPTOR_NAMES[column] if name == "rdkit2d" else str(column)
-                missing[f"{name}:{label}"] = "not finite"
+                not_finite.append(f"{name}:{label}")
             values = np.where(bad, np.nan, values)
         parts.append(values)
-    return MoleculeFeatures(np.concatenate(parts) if parts else np.zeros(0), missing)
+    vector = np.concatenate(parts) if parts else np.zeros(0)
+    return MoleculeFeatures(vector, failed, not_finite)
 
 
 def feature_provenance(names: Sequence[str]) -> dict[str, Any]:

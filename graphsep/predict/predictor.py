@@ -98,11 +98,11 @@ def feature_problems(graph: MolGraph | SmilesError) -> tuple[str, str]:
     """
     if not isinstance(graph, MolGraph) or graph.features is None:
         return "", ""
-    failed = {k: v for k, v in graph.features.missing.items() if ":" not in k}
-    if failed:
-        name, reason = next(iter(failed.items()))
+    features = graph.features
+    if features.failed:
+        name, reason = next(iter(features.failed.items()))
         return f"cannot compute the molecular feature set {name!r}: {reason}", ""
-    filled = sorted(k.split(":", 1)[1] for k in graph.features.missing)
+    filled = sorted(label.split(":", 1)[1] for label in features.not_finite)
     if filled:
         return "", f"not finite, filled with the train mean: {', '.join(filled)}"
     return "", ""

@@ -180,9 +180,7 @@ class EncodedDataset(Dataset):
         else:
             index = torch.as_tensor(index)
             selected = self.indices[index if index.dtype == torch.bool else index.long()]
-        view = object.__new__(EncodedDataset)
-        view.__dict__.update(self.__dict__, indices=selected)
-        return view
+        return self._view(indices=selected)
 
     def with_mol_features(self, values: Tensor) -> EncodedDataset:
         """Return a view whose graphs carry ``mol_features``, row ``i`` for wrapped graph ``i``.
@@ -195,8 +193,12 @@ class EncodedDataset(Dataset):
             raise ValueError(
                 f"with_mol_features: {values.size(0)} rows for {len(self.dataset)} graphs"
             )
+        return self._view(mol_features=values)
+
+    def _view(self, **changes: Any) -> EncodedDataset:
+        """Return a view sharing the cached tensors, with ``changes`` to its attributes."""
         view = object.__new__(EncodedDataset)
-        view.__dict__.update(self.__dict__, mol_features=values)
+        view.__dict__.update(self.__dict__, **changes)
         return view
 
     def __repr__(self) -> str:

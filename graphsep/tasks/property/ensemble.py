@@ -82,7 +82,7 @@ def score_ensemble(cfg: Config, members: list[dict[str, Any]]) -> dict[str, Any]
     (``<split>_index``), the members' predictions ``(M, G, T)`` in user units
     (``<split>_members``) and the labels (``<split>_labels``), for blending with other models.
     """
-    data = load_property_data(replace(cfg, train=replace(cfg.train, ensemble=1)))
+    data = load_property_data(cfg)
     models = []
     for k in range(len(members)):
         model = build_predictor(cfg, data.task.num_tasks)
