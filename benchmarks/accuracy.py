@@ -75,7 +75,7 @@ def train_pair(key: str, variant: str, members: int, root: Path, archive: RunArc
             "--config", str(REPO / "configs" / f"{key}.yaml"),
             f"data.source={MOLECULENET / TABLES[key]}", f"data.root={data}", *WIDTH,
             *VARIANTS[variant], f"model.core.norm={norm}", f"train.ensemble={members}",
-            "seed=0", f"out_dir={out}", "progress=false", "resume=auto", *overrides,
+            "seed=0", *overrides,
         ]  # fmt: skip
         jobs.append((args, out))
     try:
@@ -88,6 +88,13 @@ def train_pair(key: str, variant: str, members: int, root: Path, archive: RunArc
             if (out / "results.json").exists():
                 (out / "provenance.json").write_text(json.dumps(provenance(), indent=1) + "\n")
                 archive.keep(out, (*ENSEMBLE_FILES, "provenance.json"))
+
+
+def run_archive(work: Path, results: Path, members: int = 5,
+                overrides: tuple[str, ...] = ()) -> RunArchive:  # fmt: skip
+    """The archive of the accuracy runs; runs with ``overrides`` (a smoke run) go apart."""
+    name = "accuracy_custom" if overrides else "accuracy"
+    return RunArchive(name, work / name, [*WIDTH, f"members={members}", *overrides], results)
 
 
 def forest_scores(key: str, results: Path) -> tuple[np.ndarray, list[dict]] | None:
@@ -202,11 +209,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="key=value for every graphsep run (a "
                         "smoke run); such runs go apart, to accuracy_custom, and write no summary")
     args = parser.parse_intermixed_args()
-    name = "accuracy_custom" if args.overrides else "accuracy"
-    root = args.work / name
-    archive = RunArchive(
-        name, root, [*WIDTH, f"members={args.members}", *args.overrides], args.results
-    )
+    archive = run_archive(args.work, args.results, args.members, args.overrides)
+    root = archive.work
     print(f"{archive.restore()} finished run(s) restored from {archive.root}", flush=True)
     for key in [] if args.summarize else args.only:
         prepare(key, args.work)
