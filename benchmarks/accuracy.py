@@ -125,10 +125,29 @@ def blend(key: str, ours: np.lib.npyio.NpzFile, forest: np.ndarray) -> tuple[flo
     return float(WEIGHTS[best]), score("test", WEIGHTS[best])
 
 
+def harness_rows(key: str, results: Path) -> list[dict]:
+    """The sepnorm harness's runs of the dataset on the same splits, per seed: graphsep without
+    features (``scratch``, i.e. the plain variant's single models, and ``finetune`` from the
+    ZINC-pretrained encoder) and the peers (``chemprop``, ``gin-virtual``), same epochs."""
+    table = results / "sepnorm.csv"
+    if not table.exists():
+        return []
+    runs = pd.read_csv(table)
+    runs = runs[(runs.dataset == f"ogbg-{key}") & runs.variant.isin(["scratch", "finetune"])]
+    return [
+        {"dataset": key, "model": r.model, "seed": r.seed, "metric": r.metric, "valid": r.valid,
+         "test": r.test, **({"variant": r.variant, "norm": r.norm} if r.model == "graphsep"
+                            else {"variant": "", "norm": ""})}
+        for r in runs.itertuples()
+    ]  # fmt: skip
+
+
 def rows(root: Path, results: Path) -> list[dict]:
-    """One row per model and dataset: single (per seed), ensemble, forest, blend."""
+    """One row per model and dataset: single (per seed), ensemble, forest, blend, and the
+    sepnorm harness's runs."""
     table = []
     for key in TABLES:
+        table += harness_rows(key, results)
         forest = forest_scores(key, results)
         if forest is not None:
             for r in forest[1]:
@@ -164,7 +183,10 @@ def summary(frame: pd.DataFrame) -> str:
         "Molecule accuracy on OGB scaffold splits, test metric (ROC-AUC x100, higher is better; "
         "RMSE, lower is better). graphsep at width 64 with each dataset's config; single = "
         "mean ± std over the ensemble's seeds; forest = 500 trees on binary ECFP4, 3 seeds; "
-        "blend = forest and ensemble, weight of the ensemble chosen on valid.",
+        "blend = forest and ensemble, weight of the ensemble chosen on valid; scratch and "
+        "finetune (sepnorm.py): the sepnorm harness's graphsep runs without features, same "
+        "width and epochs (finetune: from its ZINC-pretrained encoder); chemprop and "
+        "gin-virtual: its peers, same epochs.",
         stamp_line(provenance()),
         "",
         "| dataset | variant | norm | single | ensemble | Brier | ECE | spread-error AUC | "
@@ -173,27 +195,35 @@ def summary(frame: pd.DataFrame) -> str:
     ]
     for key, part in frame.groupby("dataset", sort=False):
         scale = 100 if part.metric.iloc[0] == "rocauc" else 1
-        forest = part[part.model == "forest"].test * scale
-        if len(forest):
-            std = forest.std() if len(forest) > 1 else 0.0
-            lines.append(f"| {key} | forest | | {forest.mean():.2f} ± {std:.2f} | | | | | |")
-        ours = part[part.model != "forest"]
+        mine = part.model.isin(["graphsep", "blend with forest"])
+        mine |= part.model.str.startswith("ensemble")
+        for model, cell in part[~mine].groupby("model", sort=False):  # forest and peers
+            lines.append(f"| {key} | {model} | | {single_cell(cell.test * scale)} | | | | | |")
+        ours = part[mine]
         for (variant, norm), cell in ours.groupby(["variant", "norm"], sort=False):
-            single = cell[cell.model == "graphsep"].test * scale
-            ens = cell[cell.model.str.startswith("ensemble")].iloc[0]
+            single = single_cell(cell[cell.model == "graphsep"].test * scale)
+            ens = cell[cell.model.str.startswith("ensemble")]
+            if ens.empty:  # the sepnorm harness's single models
+                lines.append(f"| {key} | {variant} (sepnorm.py) | {norm} | {single} | | | | | |")
+                continue
+            ens = ens.iloc[0]
             mixed = cell[cell.model == "blend with forest"]
             blend_text = (
                 f"{mixed.test.iloc[0] * scale:.2f} ({mixed.weight.iloc[0]:.1f})" if len(mixed)
                 else ""
             )  # fmt: skip
-            std = statistics.stdev(single) if len(single) > 1 else 0.0
             lines.append(
-                f"| {key} | {variant} | {norm} | {single.mean():.2f} ± {std:.2f} "
-                f"(n={len(single)}) | {ens.test * scale:.2f} | {ens.get('brier', float('nan')):.3f}"
-                f" | {ens.get('ece', float('nan')):.3f} | {ens.spread_error_auc:.2f} | "
-                f"{blend_text} |"
+                f"| {key} | {variant} | {norm} | {single} | {ens.test * scale:.2f} | "
+                f"{ens.get('brier', float('nan')):.3f} | {ens.get('ece', float('nan')):.3f} | "
+                f"{ens.spread_error_auc:.2f} | {blend_text} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def single_cell(scores: pd.Series) -> str:
+    """``mean ± std (n=N)`` of single-model scores."""
+    std = statistics.stdev(scores) if len(scores) > 1 else 0.0
+    return f"{scores.mean():.2f} ± {std:.2f} (n={len(scores)})"
 
 
 def main() -> None:
