@@ -3,12 +3,14 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from molecules import SHARED_DATA
 from rdkit import Chem
 
 import train
+from graphsep.analysis.split_embeddings import split_embeddings
 from graphsep.cli.main import main as graphsep
 from graphsep.config import ConfigError, load_config
 from graphsep.molecules.descriptors import (
@@ -164,3 +166,21 @@ def test_analyze_embeds_a_feature_model_with_its_features(feature_run, tmp_path)
     assert graphsep(["analyze", "--checkpoint", str(feature_run / "best"), "--out", str(out)]) == 0
     entry = json.loads((out / "analysis.json").read_text())["checkpoints"][0]
     assert entry["rows"] == 204 and entry["kind"] == "property"
+
+
+def test_analysis_of_other_molecules_uses_the_checkpoints_statistics(feature_run, tmp_path):
+    table = tmp_path / "slice.csv"
+    lines = (SHARED_DATA / "moleculenet" / "bbbp.csv").read_text().splitlines()
+    table.write_text("\n".join(lines[:121]) + "\n")  # other molecules, other train statistics
+    build = ["data", "build", "slice", "--source", str(table), "--root", str(tmp_path / "data"),
+             "--task", "classification", "--split", "random", "--skip-invalid"]  # fmt: skip
+    assert graphsep(build) == 0
+    folder = tmp_path / "data" / "slice"
+    given = split_embeddings(feature_run / "best", split="test", data=folder)
+    test_rows = pd.read_csv(folder / "split" / "random" / "test.csv.gz", header=None)[0]
+    smiles = dataset_smiles(folder)
+    predictor = Predictor.from_checkpoint(feature_run / "best", processes=0)
+    embedded = predictor.embed([smiles[i] for i in test_rows])  # the checkpoint's statistics
+    assert given.cls.shape == embedded.shape and len(embedded) >= 10
+    # the loader orders molecules by size: compare each coordinate's values, sorted
+    assert np.allclose(np.sort(given.cls, axis=0), np.sort(embedded, axis=0), atol=1e-4)

@@ -34,7 +34,7 @@ from graphsep.molecules.ogb_layout import RELEASE_FILE
 from graphsep.molecules.table import DataError
 from graphsep.predict.encoder_only import EncoderOnly
 from graphsep.predict.images import ImagePredictor
-from graphsep.tasks.property.data import load_property_data
+from graphsep.tasks.property.data import checkpoint_features, load_property_data
 from graphsep.tasks.property.model import build_predictor
 from graphsep.tasks.property.spec import TaskSpec
 from graphsep.text.loaders import checkpoint_tokenizer, load_text_data
@@ -69,15 +69,23 @@ class SplitEmbeddings:
     norm: str
 
 
-def _split_loader(cfg: Config, path: Path, kind: str, split: str, given: bool) -> DataLoader:
-    """Return the loader of ``split`` of the data the (possibly redirected) config names."""
+def _split_loader(
+    cfg: Config, ckpt: Checkpoint, kind: str, split: str, given: bool
+) -> DataLoader:
+    """Return the loader of ``split`` of the data the (possibly redirected) config names.
+
+    A molecule property model's features are standardized with its checkpoint's statistics,
+    as at prediction, whichever data it reads.
+    """
     if cfg.model.frontend == "image":
         return getattr(load_image_data(cfg), split)
     if cfg.model.frontend == "text":
-        return getattr(load_text_data(cfg, tokenizer=checkpoint_tokenizer(path)), split)
-    if kind != "property" and not given:  # the pretraining corpus has no labels nor split
+        return getattr(load_text_data(cfg, tokenizer=checkpoint_tokenizer(ckpt.path)), split)
+    if kind == "property":
+        return getattr(load_property_data(cfg, mol_features=checkpoint_features(ckpt, cfg)), split)
+    if not given:  # the pretraining corpus has no labels nor split
         raise CheckpointError(
-            f"{path}: a {kind!r} checkpoint of the graph front end has no labelled split of "
+            f"{ckpt.path}: a {kind!r} checkpoint of the graph front end has no labelled split of "
             "its own; analyze a finetuned (property) checkpoint, or pass a dataset folder "
             "(--data)"
         )
@@ -141,7 +149,7 @@ def split_embeddings(
     with tempfile.TemporaryDirectory() as cache:  # a given table's split, not the run's
         if data is not None:
             cfg = reading(cfg, Path(data), Path(cache))
-        loader = _split_loader(cfg, ckpt.path, kind, split, given=data is not None)
+        loader = _split_loader(cfg, ckpt, kind, split, given=data is not None)
         encoder = _encoder(ckpt, cfg, kind).eval()
         vectors, labels = [], []
         for batch in loader:

@@ -47,6 +47,7 @@ from graphsep.molecules.featurize import (
 )
 from graphsep.predict.routes import frontend_of, wrong_source
 from graphsep.predict.scored import Scored, append_scores, score_columns
+from graphsep.tasks.property.data import checkpoint_features
 from graphsep.tasks.property.ensemble import load_members
 from graphsep.tasks.property.model import build_predictor
 from graphsep.tasks.property.spec import TaskSpec
@@ -244,11 +245,7 @@ class Predictor:
         members = load_members(path)
         models = [_property_model(ckpt) for ckpt in members]
         cfg = models[0][1]
-        features = None
-        if cfg.task.property.mol_features:
-            if "mol_features" not in members[0].meta:
-                raise CheckpointError(f"{members[0].path}: the feature statistics are missing")
-            features = FeatureScaler.from_dict(members[0].meta["mol_features"])
+        features = checkpoint_features(members[0], cfg)
         task = TaskSpec.from_dict(members[0].meta["task"])
         device_ = resolve_device(device)
         return cls(

@@ -25,6 +25,7 @@ from graphsep.molecules.ogb_layout import load_ogb_dataset, load_split
 from graphsep.molecules.table import DataError
 from graphsep.molecules.zinc import ZINC_SUBSET, load_zinc
 from graphsep.tasks.property.spec import TaskSpec
+from graphsep.training.checkpoint import Checkpoint, CheckpointError
 from graphsep.training.distributed import DistContext, barrier, per_rank_batch_size
 from graphsep.training.sampler import EVAL_PADDED_TOKENS, SizeBucketBatchSampler, keyed_loading
 
@@ -203,18 +204,22 @@ def _zinc_splits(cfg: Config) -> Splits:
 
 
 def _with_mol_features(
-    cfg: Config, dataset: PygGraphPropPredDataset, encoded: EncodedDataset, train: Tensor
-) -> tuple[EncodedDataset, FeatureScaler | None]:
-    """Attach the standardized ``task.property.mol_features`` (statistics of ``train`` only)."""
+    cfg: Config, dataset: PygGraphPropPredDataset, encoded: EncodedDataset, train: Tensor,
+    scaler: FeatureScaler | None,
+) -> tuple[EncodedDataset, FeatureScaler | None]:  # fmt: skip
+    """Attach the standardized ``task.property.mol_features``.
+
+    With ``scaler``'s statistics if given, else with those of ``train`` alone.
+    """
     names = cfg.task.property.mol_features
     if not names:
         return encoded, None
     raw = load_dataset_features(dataset.root, dataset.processed_dir, names, cfg.progress)
-    scaler = FeatureScaler.fit(raw[train.numpy()], names)
+    scaler = scaler or FeatureScaler.fit(raw[train.numpy()], names)
     return encoded.with_mol_features(torch.from_numpy(scaler.transform(raw))), scaler
 
 
-def _ogb_splits(cfg: Config) -> Splits:
+def _ogb_splits(cfg: Config, scaler: FeatureScaler | None) -> Splits:
     source = resolve_source(cfg.data.name, cfg.data.source)
     dataset = load_ogb_dataset(cfg.data.name, cfg.data.root, source=source)
     check_features(cfg, dataset.x, dataset.edge_attr)
@@ -228,25 +233,52 @@ def _ogb_splits(cfg: Config) -> Splits:
     )
     task.fit_scaling(dataset.y[split["train"]].float())
     fingerprint = dataset_fingerprint(dataset.processed_paths, split)
-    encoded, scaler = _with_mol_features(cfg, dataset, encoded, split["train"])
+    encoded, scaler = _with_mol_features(cfg, dataset, encoded, split["train"], scaler)
     return {name: encoded.index_select(split[name]) for name in SPLITS}, task, fingerprint, scaler
 
 
-def load_property_data(cfg: Config, ctx: DistContext | None = None) -> PropertyData:
+def checkpoint_features(ckpt: Checkpoint, cfg: Config) -> FeatureScaler | None:
+    """Return the whole-molecule features a property checkpoint reads, with their statistics.
+
+    Raises:
+        CheckpointError: the config names features but the checkpoint lacks their statistics.
+    """
+    if not cfg.task.property.mol_features:
+        return None
+    if "mol_features" not in ckpt.meta:
+        raise CheckpointError(f"{ckpt.path}: the feature statistics are missing")
+    return FeatureScaler.from_dict(ckpt.meta["mol_features"])
+
+
+def load_property_data(
+    cfg: Config, ctx: DistContext | None = None, mol_features: FeatureScaler | None = None
+) -> PropertyData:
     """Load (building it first if needed) the dataset of ``cfg.data`` and its split loaders.
 
     Under DDP (``ctx`` with several ranks) the main rank builds and caches the dataset first;
     each rank then trains on its own shard of every epoch's batches, ``train.batch_size``
     divided by the number of ranks each. Each rank evaluates its share of the valid and test
     batches, every graph on one rank.
+
+    Args:
+        cfg (Config): the run's config.
+        ctx (DistContext | None, optional): the process group. (default: one process on CPU)
+        mol_features (FeatureScaler | None, optional): statistics to standardize
+            ``task.property.mol_features`` with, e.g. a checkpoint's when its model reads other
+            data; by default they are fitted on this dataset's train split. (default: None)
     """
     ctx = ctx or DistContext(0, 1, torch.device("cpu"))
-    is_zinc = cfg.data.name in ZINC_SUBSET
+
+    def splits() -> Splits:
+        if cfg.data.name in ZINC_SUBSET:
+            return _zinc_splits(cfg)
+        return _ogb_splits(cfg, mol_features)
+
     if ctx.is_main:  # build and cache once, before other ranks read
-        subsets, task, fingerprint, scaler = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+        subsets, task, fingerprint, scaler = splits()
     barrier(ctx)
     if not ctx.is_main:
-        subsets, task, fingerprint, scaler = _zinc_splits(cfg) if is_zinc else _ogb_splits(cfg)
+        subsets, task, fingerprint, scaler = splits()
     train, valid, test = (subsets[name] for name in SPLITS)
     train_bs = per_rank_batch_size(cfg.train.batch_size, ctx)
     ebs = cfg.train.eval_batch_size
