@@ -74,8 +74,7 @@ def rows(work: Path, variant: str, seeds: int) -> list[dict]:
                     table.append({"dataset": key, "variant": variant, "setting": setting,
                                   "norm": norm, "seed": seed, "metric": result["metric"],
                                   "valid": valid, "test": test,
-                                  "best_epoch": member["best_epoch"],
-                                  "minutes": member["hours"] * 60})  # fmt: skip
+                                  "best_epoch": member["best_epoch"]})  # fmt: skip
     return table
 
 
@@ -91,12 +90,11 @@ def summary(frame: pd.DataFrame) -> str:
         "Tuning on OGB scaffold splits: one setting changed at a time from the base (width 64, "
         "the dataset's config, RDKit features as in the accuracy table); valid and test metric "
         "(ROC-AUC x100 or RMSE), mean ± std over seeds; **bold**: the best mean valid per norm "
-        "(the choice; test is not used to choose). minutes: per seed, on this machine, while "
-        "other runs shared it.",
+        "(the choice; test is not used to choose).",
         stamp_line(provenance()),
         "",
-        "| dataset | setting | norm | valid | test | best epoch | minutes | seeds |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dataset | setting | norm | valid | test | best epoch | seeds |",
+        "|---|---|---|---|---|---|---|",
     ]
     for (key, norm), part in frame.groupby(["dataset", "norm"], sort=False):
         higher = part.metric.iloc[0] == "rocauc"
@@ -108,8 +106,7 @@ def summary(frame: pd.DataFrame) -> str:
             mark = "**" if setting == best else ""
             lines.append(
                 f"| {key} | {mark}{setting}{mark} | {norm} | {mean_std(cell.valid * scale)} | "
-                f"{mean_std(cell.test * scale)} | {cell.best_epoch.mean():.1f} | "
-                f"{cell.minutes.mean():.0f} | {len(cell)} |"
+                f"{mean_std(cell.test * scale)} | {cell.best_epoch.mean():.1f} | {len(cell)} |"
             )
     return "\n".join(lines) + "\n"
 
