@@ -37,8 +37,8 @@ from common import (
     absolute_path,
     launch_side_by_side,
     provenance,
+    publish_summary,
     stamp_line,
-    write_marked_block,
 )
 from finetune_sep_vs_share import MOLECULENET, TABLES, prepare
 from ogb.graphproppred import Evaluator
@@ -251,11 +251,7 @@ def main() -> None:
     if frame.empty or args.overrides:
         print(summary(frame) if not frame.empty else "no finished runs")
         return
-    frame.to_csv(args.results / "accuracy.csv", index=False)
-    text = summary(frame)
-    (args.results / "accuracy.md").write_text(text)
-    write_marked_block(args.docs / "results.md", "accuracy", "accuracy.py", text)
-    print(text)
+    publish_summary("accuracy", frame, summary(frame), args.results, args.docs)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -183,3 +187,12 @@ def write_marked_block(page: Path, name: str, script: str, block: str) -> bool:
     head, rest = content.split(begin, 1)
     page.write_text(f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}")
     return True
+
+
+def publish_summary(name: str, frame: pd.DataFrame, text: str, results: Path, docs: Path) -> None:
+    """Write a benchmark's table (``NAME.csv``), its summary (``NAME.md``) and the summary into
+    ``docs/results.md`` between the ``NAME`` markers; print the summary."""
+    frame.to_csv(results / f"{name}.csv", index=False)
+    (results / f"{name}.md").write_text(text)
+    write_marked_block(docs / "results.md", name, f"{name}.py", text)
+    print(text)

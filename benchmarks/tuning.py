@@ -29,8 +29,8 @@ from common import (
     RunArchive,
     absolute_path,
     provenance,
+    publish_summary,
     stamp_line,
-    write_marked_block,
 )
 from finetune_sep_vs_share import TABLES, prepare
 
@@ -139,14 +139,13 @@ def main() -> None:
                 train_pair(key, args.variant, args.seeds, setting_root(args.work, setting),
                            archive, SETTINGS[setting], args.work / "data")  # fmt: skip
     frame = pd.DataFrame(rows(args.work, args.variant, args.seeds))
+    if not frame.empty:  # a dataset with the base alone (an accuracy run) is not tuned yet
+        tuned = frame[frame.setting != "base"].dataset.unique()
+        frame = frame[frame.dataset.isin(tuned)]
     if frame.empty:
         print("no finished runs")
         return
-    frame.to_csv(args.results / "tuning.csv", index=False)
-    text = summary(frame)
-    (args.results / "tuning.md").write_text(text)
-    write_marked_block(args.docs / "results.md", "tuning", "tuning.py", text)
-    print(text)
+    publish_summary("tuning", frame, summary(frame), args.results, args.docs)
 
 
 if __name__ == "__main__":
