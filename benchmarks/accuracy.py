@@ -233,11 +233,19 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--summarize", action="store_true", help="only rewrite the summary")
     parser.add_argument("--work", type=absolute_path, default=WORK, help="scratch folder")
-    parser.add_argument("--results", type=absolute_path, default=RESULTS,
-                        help="results folder (the forest's runs are read from its runs/forest)")
+    parser.add_argument(
+        "--results",
+        type=absolute_path,
+        default=RESULTS,
+        help="results folder (the forest's runs are read from its runs/forest)",
+    )
     parser.add_argument("--docs", type=absolute_path, default=REPO / "docs")
-    parser.add_argument("overrides", nargs="*", help="key=value for every graphsep run (a "
-                        "smoke run); such runs go apart, to accuracy_custom, and write no summary")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="key=value for every graphsep run (a smoke run); such runs go apart, to "
+        "accuracy_custom, and write no summary",
+    )
     args = parser.parse_intermixed_args()
     archive = run_archive(args.work, args.results, args.members, args.overrides)
     root = archive.work

@@ -223,8 +223,10 @@ def test_missing_config_file_and_unwritable_out_dir(tmp_path, capsys):
     [
         ("model: [sep, share\n", "not valid YAML"),
         ("- model.core.norm=sep\n", "expected a mapping of keys, got list"),
-        ("model:\n  core:\n    nrom: sep\n",
-         "unknown key 'model.core.nrom' (did you mean 'model.core.norm'?)"),
+        (
+            "model:\n  core:\n    nrom: sep\n",
+            "unknown key 'model.core.nrom' (did you mean 'model.core.norm'?)",
+        ),
         ("train:\n  epochs: many\n", "key 'train.epochs'"),
         ("resume: yes\n", "resume: invalid value True (YAML reads yes, true and on as True)"),
         (gzip.compress(b"model:\n  norm: sep\n"), "not a YAML text file (byte 1 is not UTF-8"),

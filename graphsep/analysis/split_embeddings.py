@@ -69,9 +69,7 @@ class SplitEmbeddings:
     norm: str
 
 
-def _split_loader(
-    cfg: Config, ckpt: Checkpoint, kind: str, split: str, given: bool
-) -> DataLoader:
+def _split_loader(cfg: Config, ckpt: Checkpoint, kind: str, split: str, given: bool) -> DataLoader:
     """Return the loader of ``split`` of the data the (possibly redirected) config names.
 
     A molecule property model's features are standardized with its checkpoint's statistics,

@@ -224,9 +224,7 @@ def _check(cfg: Config, run: bool) -> None:
         value = _select(cfg, key)
         for entry in value if isinstance(value, list) else [value]:
             if entry not in choices:
-                raise ConfigError(
-                    f"{key}: invalid value {entry!r}; choose one of {list(choices)}"
-                )
+                raise ConfigError(f"{key}: invalid value {entry!r}; choose one of {list(choices)}")
         if isinstance(value, list) and len(set(value)) < len(value):
             raise ConfigError(f"{key}: {value} names an entry twice")
     check_device(cfg.device)

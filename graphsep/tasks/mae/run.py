@@ -36,9 +36,7 @@ def build_mae(cfg: Config) -> MaeModel:
 
 
 @torch.no_grad()
-def held_out_loss(
-    model: MaeModel, loader: DataLoader, device: torch.device
-) -> tuple[float, int]:
+def held_out_loss(model: MaeModel, loader: DataLoader, device: torch.device) -> tuple[float, int]:
     """Sum of per-image reconstruction losses over this rank's batches, and the images."""
     model.eval()
     total, images = 0.0, 0
