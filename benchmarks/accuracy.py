@@ -214,10 +214,16 @@ def summary(frame: pd.DataFrame) -> str:
             )  # fmt: skip
             lines.append(
                 f"| {key} | {variant} | {norm} | {single} | {ens.test * scale:.2f} | "
-                f"{ens.get('brier', float('nan')):.3f} | {ens.get('ece', float('nan')):.3f} | "
+                f"{calibration(ens, 'brier')} | {calibration(ens, 'ece')} | "
                 f"{ens.spread_error_auc:.2f} | {blend_text} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def calibration(ensemble: pd.Series, name: str) -> str:
+    """An ensemble's Brier score or ECE, ``-`` for regression (probabilities only)."""
+    value = ensemble.get(name, float("nan"))
+    return "-" if pd.isna(value) else f"{value:.3f}"
 
 
 def single_cell(scores: pd.Series) -> str:
