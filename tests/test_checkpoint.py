@@ -163,3 +163,31 @@ def test_a_checkpoint_without_a_fingerprint_still_resumes(trained, tmp_path):
     edit_meta(lambda meta: meta.pop("data_fingerprint"))(resumed / "last")  # an older graphsep's
     with pytest.warns(UserWarning, match="records no data fingerprint"):
         assert train.main(run_args(data_root, resumed, "resume=auto")) == 0
+
+
+def read_rows(out_dir: Path) -> list[dict]:
+    """The run's metrics rows without their timings."""
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
+
+
+def test_patience_stops_a_stalled_run_and_a_resume_without_it_trains_on_exactly(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data_root, stopped, full = trained[0], tmp_path / "stopped", tmp_path / "full"
+    eight = ["train.max_steps=0", "train.epochs=8", "train.batch_size=32"]
+    assert train.main(run_args(data_root, stopped, *eight, "train.patience=1")) == 0
+    rows = read_rows(stopped)
+    best = [max(rows[: i + 1], key=lambda r: r["valid"])["epoch"] for i in range(len(rows))]
+    assert len(rows) < 8 and rows[-1]["epoch"] - best[-1] == 1  # the first stall ends it
+    assert all(r["epoch"] == b for r, b in zip(rows[:-1], best[:-1], strict=True))
+    results = json.loads((stopped / "results.json").read_text())
+    assert results["best_epoch"] == best[-1] and results["epochs_run"] == len(rows)
+    out = capsys.readouterr().out
+    assert f"stopped after epoch {len(rows)}: no better value in the 1 epochs" in out
+
+    again = run_args(data_root, stopped, *eight, "train.patience=1", "resume=auto")
+    assert train.main(again) == 0 and len(read_rows(stopped)) == len(rows)  # nothing more
+    assert train.main(run_args(data_root, stopped, *eight, "resume=auto")) == 0  # patience 0
+    assert train.main(run_args(data_root, full, *eight)) == 0
+    assert len(rows) < len(read_rows(full)) and read_rows(stopped) == read_rows(full)

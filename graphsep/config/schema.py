@@ -143,6 +143,10 @@ class TrainConfig:
     grad_clip: float = 5.0  # max gradient norm; 0 disables
     max_steps: int = 0  # stop after this many optimizer steps; 0: no limit (for quick tests)
     checkpoint_every: int = 0  # also write the resumable last/ every K steps; 0: epoch ends only
+    # stop once this many epochs in a row bring no better monitored value (valid metric or
+    # held-out loss); 0: train every epoch. The schedule still spans train.epochs, so the
+    # epochs trained are the same as without it
+    patience: int = 0
     # fp32, or bf16 / fp16 autocast for training and evaluation ([CLS] statistics, losses and
     # metrics stay float32; fp16 scales the loss); bf16 wants a GPU or a CPU with AMX/AVX-512
     precision: str = "fp32"
@@ -239,5 +243,6 @@ RANGES: dict[str, Range] = {
     "train.ensemble": AT_LEAST_1,
     "train.max_steps": AT_LEAST_0,
     "train.checkpoint_every": AT_LEAST_0,
+    "train.patience": AT_LEAST_0,
 }
 """The allowed values of every numeric key (of each entry, for a list of numbers)."""

@@ -342,11 +342,18 @@ class TrainingRun:
         return mean_over_ranks(p.loss_sum / max(p.batch_in_epoch, 1), self.ctx)
 
     def _log_epoch(self, epoch: int, loss: float, start: float, train_seconds: float) -> None:
-        """Evaluate on every rank; the main one appends the epoch's row and keeps the best."""
+        """Evaluate on every rank; the main one appends the epoch's row and saves the best.
+
+        Every rank tracks the best: an evaluation returns the same scores on all of them, so
+        they agree on when ``train.patience`` runs out.
+        """
         self._check_weights()
         self.model.eval()
         with self.autocast():
             evaluation = self.evaluate(epoch)
+        improved = self.is_better(evaluation.monitored, self.progress.best_value)
+        if improved:
+            self.progress.best_value, self.progress.best_epoch = evaluation.monitored, epoch
         if not self.ctx.is_main:
             return
         seconds = time.perf_counter() - start
@@ -358,18 +365,30 @@ class TrainingRun:
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
         tqdm.write(f"epoch {epoch:3d}  loss {loss:.4f}  {evaluation.line}  ({seconds:.1f}s)")
-        if self.is_better(evaluation.monitored, self.progress.best_value):
-            self.progress.best_value, self.progress.best_epoch = evaluation.monitored, epoch
+        if improved:
             meta = self.meta(epoch=epoch, scores=evaluation.scores)
             save_checkpoint(
                 self.out_dir / "best", self.model.state_dict(), meta, files=self.checkpoint_files()
             )
+
+    def patience_spent(self) -> bool:
+        """Whether ``train.patience`` epochs in a row have passed without a better value."""
+        patience, p = self.cfg.train.patience, self.progress
+        return patience > 0 and p.best_epoch > 0 and p.epoch - 1 - p.best_epoch >= patience
 
     def fit(self) -> dict[str, Any]:
         """Train to the end; return ``results.json``'s content (main rank) or ``{}``."""
         p = self.progress
         for epoch in range(p.epoch, self.cfg.train.epochs + 1):
             if p.step >= self.total_steps:
+                break
+            if self.patience_spent():
+                if self.ctx.is_main:
+                    tqdm.write(
+                        f"stopped after epoch {p.epoch - 1}: no better value in the "
+                        f"{self.cfg.train.patience} epochs since epoch {p.best_epoch} "
+                        "(train.patience)"
+                    )
                 break
             start = time.perf_counter()
             loss = self._train_epoch(epoch)

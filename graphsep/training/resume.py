@@ -28,10 +28,11 @@ from graphsep.training.distributed import DistContext
 RESULT_NEUTRAL_KEYS = {
     "out_dir", "resume", "progress", "device", "data.root", "data.source", "data.num_workers",
     "train.checkpoint_every", "train.eval_batch_size", "data.corpus.cache_dir",
-    "data.corpus.num_workers", "data.text.cache_dir", "train.compile",
+    "data.corpus.num_workers", "data.text.cache_dir", "train.compile", "train.patience",
 }  # fmt: skip
 """Keys a resumed run may change: they do not change what it computes (a cached split or
-tokenizer that differs is caught by the data fingerprint)."""
+tokenizer that differs is caught by the data fingerprint; ``train.patience`` decides only
+where training stops, so a run stopped early continues the same trajectory without it)."""
 
 FINGERPRINT_KEY = "data_fingerprint"
 """The ``meta.json`` entry that identifies the data a run trains on (older checkpoints lack it)."""

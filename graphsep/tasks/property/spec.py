@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ogb.graphproppred import Evaluator
 from torch import Tensor
 
+from graphsep.molecules.build_spec import ogb_master
 from graphsep.molecules.recipes import TASK_TYPES
 
 OGB_TEMPLATE = {"rocauc": "ogbg-moltox21", "ap": "ogbg-molpcba", "rmse": "ogbg-molesol"}
@@ -111,9 +112,9 @@ class TaskSpec:
 
     def evaluator(self) -> Evaluator:
         """Return OGB's Evaluator for this dataset (OGB's entry of the same metric if custom)."""
-        try:
+        if self.dataset in ogb_master().columns:
             evaluator = Evaluator(self.dataset)
-        except ValueError:
+        else:  # asked for an unknown name, OGB's Evaluator prints it before raising
             evaluator = Evaluator(OGB_TEMPLATE[self.metric])
             evaluator.name = self.dataset
         evaluator.num_tasks = self.num_tasks
