@@ -48,6 +48,8 @@ SETTINGS = {
     "lr 1e-3": ["train.lr=1e-3"],
     "GINE local layers 2": ["model.graph.local_layers=2"],
     "width 128": ["model.core.dim=128"],
+    # the fingerprints the leaderboard's forests add (forest.py's fingerprints recipe)
+    "features +fcfp +atompairs": ["task.property.mol_features=[ecfp,fcfp,atompairs,maccs,rdkit2d]"],
 }
 
 
