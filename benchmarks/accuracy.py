@@ -13,8 +13,8 @@ the mean ± std over those seeds, the ensemble as the score of their mean. Varia
 - ``head``: the same features concatenated with the final [CLS] before the head.
 
 Each member stops after 15 epochs without a better valid metric (``train.patience=15``; the
-runs of molbbbp, molbace, molclintox, molesol and molfreesolv trained every epoch, and
-``patience.py`` shows the rule picks the same epoch in them).
+runs of molbbbp, molbace, molclintox, molesol, molfreesolv and mollipo's first two members
+trained every epoch, and ``patience.py`` shows the rule picks the same epoch in them).
 
 Beside them: the forests of ``benchmarks/forest.py`` where they have run (the floor, and the
 leaderboard's ``fingerprints`` recipe; each one's seeds' scores averaged) and a blend of each
