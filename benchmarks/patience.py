@@ -3,7 +3,8 @@
     python benchmarks/patience.py [--patience 5 10 15 20]
 
 Every finished run whose ``metrics.jsonl`` the benchmarks keep (``benchmarks/results/runs/``)
-trained all its epochs and logged valid and test after each. Stopping after P epochs without a
+logged valid and test after each epoch; those that trained all their epochs (the learning
+rate of the last row is 0: the schedule ran out) are replayed, those stopped early skipped. Stopping after P epochs without a
 better valid metric trains the same epochs up to the stop (the schedule spans
 ``train.epochs`` either way; ``tests/test_checkpoint.py`` checks it), so replaying the rule on
 the logged rows gives, with no training, the epochs a patient run trains and the epoch it
@@ -61,6 +62,8 @@ def measure(path: Path, patience: list[int]) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     name = family(path)
     if name is None or not rows or "valid" not in rows[0]:  # pretraining: no test metric
+        return []
+    if rows[-1]["lr"] > 0:  # the schedule had not run out: a run that was stopped early
         return []
     metric = rows[0]["metric"]
     lower, scale = metric in LOWER_IS_BETTER, 100 if metric in PERCENT else 1
