@@ -4,13 +4,13 @@
 
 Every finished run whose ``metrics.jsonl`` the benchmarks keep (``benchmarks/results/runs/``)
 logged valid and test after each epoch; those that trained all their epochs (the learning
-rate of the last row is 0: the schedule ran out) are replayed, those stopped early skipped. Stopping after P epochs without a
-better valid metric trains the same epochs up to the stop (the schedule spans
-``train.epochs`` either way; ``tests/test_checkpoint.py`` checks it), so replaying the rule on
-the logged rows gives, with no training, the epochs a patient run trains and the epoch it
-picks. Per family of runs and P: the share of the full runs' epochs trained, how many runs
-pick the same epoch, and the change in the picked epoch's test metric (x100 for ROC-AUC and
-accuracy; a drop in ROC-AUC, a rise in RMSE is a loss).
+rate of the last row is 0: the schedule ran out) are replayed, those stopped early skipped.
+Stopping after P epochs without a better valid metric trains the same epochs up to the stop
+(the schedule spans ``train.epochs`` either way; ``tests/test_checkpoint.py`` checks it), so
+replaying the rule on the logged rows gives, with no training, the epochs a patient run
+trains and the epoch it picks. Per family of runs and P: the share of the full runs' epochs
+trained, how many runs pick the same epoch, and the change in the picked epoch's test metric
+(x100 for ROC-AUC and accuracy; a drop in ROC-AUC, a rise in RMSE is a loss).
 
 Writes ``benchmarks/results/patience.csv``, ``patience.md`` and the block of
 ``docs/results.md`` between its markers.
