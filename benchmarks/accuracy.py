@@ -20,9 +20,9 @@ Beside them: the forests of ``benchmarks/forest.py`` where they have run (the fl
 leaderboard's ``fingerprints`` recipe; each one's seeds' scores averaged) and a blend of each
 with each ensemble (ranks for ROC-AUC, values for RMSE), the ensemble's weight chosen on the
 valid split from 0, 0.1, ..., 1 (the OGB leaderboard's first place uses 0.12), then scored on
-test. Resumable: finished ensembles and
-members are archived in ``benchmarks/results/runs/accuracy/`` and restored at the next start.
-Writes ``benchmarks/results/accuracy.csv``, ``accuracy.md`` and the block of ``docs/results.md``
+test. Resumable: finished ensembles and members are archived in
+``benchmarks/results/runs/accuracy/`` and restored at the next start. Writes
+``benchmarks/results/accuracy.csv``, ``accuracy.md`` and the block of ``docs/results.md``
 between its markers.
 """
 

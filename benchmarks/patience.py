@@ -23,9 +23,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from common import RESULTS, provenance, publish_summary, stamp_line
+from common import REPO, RESULTS, provenance, publish_summary, stamp_line
 
-REPO_DOCS = RESULTS.parents[1] / "docs"
 LOWER_IS_BETTER = {"rmse", "mae"}
 PERCENT = {"rocauc", "accuracy", "ap"}
 
@@ -39,20 +38,26 @@ def family(path: Path) -> str | None:
     return f"molecules {features} RDKit features"
 
 
+def beats(row: dict, best: dict, lower: bool) -> bool:
+    """Whether ``row``'s valid metric is strictly better than ``best``'s, as the engine keeps it."""
+    return row["valid"] < best["valid"] if lower else row["valid"] > best["valid"]
+
+
 def picked(rows: list[dict], lower: bool) -> dict:
-    """The row with the best valid metric; the first of equals, as the engine keeps it."""
+    """The row with the best valid metric; the first of equals."""
     best = rows[0]
     for row in rows[1:]:
-        if (row["valid"] < best["valid"]) if lower else (row["valid"] > best["valid"]):
-            best = row
+        best = row if beats(row, best, lower) else best
     return best
 
 
 def replay(rows: list[dict], patience: int) -> list[dict]:
     """The rows a run stopped after ``patience`` epochs without a better valid would log."""
     lower = rows[0]["metric"] in LOWER_IS_BETTER
-    for end in range(1, len(rows) + 1):
-        if rows[end - 1]["epoch"] - picked(rows[:end], lower)["epoch"] >= patience:
+    best = rows[0]
+    for end, row in enumerate(rows, start=1):
+        best = row if beats(row, best, lower) else best
+        if row["epoch"] - best["epoch"] >= patience:
             return rows[:end]
     return rows
 
@@ -111,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     logs = sorted((RESULTS / "runs").rglob("metrics.jsonl"))
     frame = pd.DataFrame([r for path in logs for r in measure(path, args.patience)])
-    publish_summary("patience", frame, summary(frame), RESULTS, REPO_DOCS)
+    publish_summary("patience", frame, summary(frame), RESULTS, REPO / "docs")
 
 
 if __name__ == "__main__":
