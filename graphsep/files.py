@@ -161,16 +161,26 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     return Path(path)
 
 
-def cached_text(path: Path, make: Callable[[], str]) -> str:
-    """Return the text of ``path``, making it with ``make()`` and writing it first if absent.
+@contextlib.contextmanager
+def made_once(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` while checking for ``path`` and making it.
 
-    Processes that start together (torchrun ranks, runs side by side) make it once: the first
-    makes and writes it under an exclusive lock on ``<path>.lock``, the others wait and read
-    it. That matters where ``make`` is not deterministic, as tokenizer training is not.
+    Processes that start together (torchrun ranks, runs side by side) then make a cache once:
+    the first makes it inside the block, the others wait at the lock and find it made.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def cached_text(path: Path, make: Callable[[], str]) -> str:
+    """Return the text of ``path``, making it with ``make()`` and writing it first if absent.
+
+    Made once under :func:`made_once`: that matters where ``make`` is not deterministic, as
+    tokenizer training is not.
+    """
+    with made_once(path):
         if path.is_file():
             return path.read_text()
         text = make()

@@ -1,6 +1,8 @@
 """Whole-molecule RDKit features: computed once, the same at build and at prediction, never NaN."""
 
 import json
+import multiprocessing
+import time
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ import train
 from graphsep.analysis.split_embeddings import split_embeddings
 from graphsep.cli.main import main as graphsep
 from graphsep.config import ConfigError, load_config
+from graphsep.molecules import feature_cache
 from graphsep.molecules.descriptors import (
     DESCRIPTOR_NAMES,
     FEATURE_SETS,
@@ -98,6 +101,32 @@ def test_features_are_cached_once_and_equal_at_build_and_at_prediction(data_root
         for batch in loader:
             assert batch.mol_features.shape[1] == feature_width(NAMES)
             assert torch.isfinite(batch.mol_features).all()
+
+
+def test_runs_started_together_compute_a_feature_set_once(tmp_path, monkeypatch):
+    (tmp_path / "mapping").mkdir()
+    smiles = pd.DataFrame({"smiles": ["CCO", "c1ccccc1", SALT]})
+    smiles.to_csv(tmp_path / "mapping" / "mol.csv.gz", index=False)
+    log, compute = tmp_path / "computed.txt", feature_cache._compute
+
+    def logged_compute(*args):
+        with open(log, "a") as file:
+            file.write(f"{args[1]}\n")
+        time.sleep(1)  # without the lock the other run would start computing meanwhile
+        return compute(*args)
+
+    monkeypatch.setattr(feature_cache, "_compute", logged_compute)
+    fork = multiprocessing.get_context("fork")  # the children see the patched function
+    args = (tmp_path, tmp_path / "processed", ["maccs"], False)
+    runs = [fork.Process(target=load_dataset_features, args=args) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert [run.exitcode for run in runs] == [0, 0]
+    assert log.read_text().split() == ["maccs"]
+    assert load_dataset_features(*args).shape == (3, FEATURE_SETS["maccs"])  # cached: no log
+    assert log.read_text().split() == ["maccs"]
 
 
 def test_statistics_come_from_the_train_split_alone(data_root):

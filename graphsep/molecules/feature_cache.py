@@ -20,7 +20,7 @@ import pandas as pd
 import rdkit
 import torch
 
-from graphsep.files import write_atomically
+from graphsep.files import made_once, write_atomically
 from graphsep.molecules.descriptors import FEATURE_SETS
 from graphsep.molecules.featurize import SmilesError, featurize_many
 from graphsep.molecules.files import load_tensors, save_atomic
@@ -100,21 +100,26 @@ def load_dataset_features(
     parts = []
     for name in names:
         path = Path(processed_dir) / f"mol_features_{name}.pt"
-        key = _cache_key(smiles, name)
-        cached = load_tensors(path) if path.exists() else None
-        if cached is not None and cached.get("key") == key:
-            parts.append(cached["values"].numpy())
-            continue
-        values, report = _compute(smiles, name, progress)
-        save_atomic({"key": key, "values": torch.from_numpy(values)}, path)
-        text = json.dumps(report, indent=1) + "\n"
-        write_atomically(path.with_suffix(".json"), lambda tmp, t=text: tmp.write_text(t))
-        if report["missing_values"]:
-            print(
-                f"{name}: {report['missing_values']} value(s) of "
-                f"{report['molecules_with_missing']} molecule(s) missing, filled with the "
-                f"train mean (see {path.with_suffix('.json')})",
-                flush=True,
-            )
-        parts.append(values)
+        with made_once(path):  # runs side by side compute a set once
+            parts.append(_cached_set(smiles, name, path, progress))
     return np.concatenate(parts, axis=1) if parts else np.zeros((len(smiles), 0), np.float32)
+
+
+def _cached_set(smiles: Sequence[str], name: str, path: Path, progress: bool) -> np.ndarray:
+    """One set's raw values from its cache at ``path``, computed and cached if stale."""
+    key = _cache_key(smiles, name)
+    cached = load_tensors(path) if path.exists() else None
+    if cached is not None and cached.get("key") == key:
+        return cached["values"].numpy()
+    values, report = _compute(smiles, name, progress)
+    save_atomic({"key": key, "values": torch.from_numpy(values)}, path)
+    text = json.dumps(report, indent=1) + "\n"
+    write_atomically(path.with_suffix(".json"), lambda tmp, t=text: tmp.write_text(t))
+    if report["missing_values"]:
+        print(
+            f"{name}: {report['missing_values']} value(s) of "
+            f"{report['molecules_with_missing']} molecule(s) missing, filled with the "
+            f"train mean (see {path.with_suffix('.json')})",
+            flush=True,
+        )
+    return values
