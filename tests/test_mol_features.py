@@ -81,6 +81,15 @@ def test_nan_descriptors_are_named_and_filled_with_the_train_mean():
     assert model_input[0, column] == 0.0  # the mean of the one finite train value, centred
 
 
+def test_statistics_of_float32_values_near_its_limit_stay_finite():
+    # molhiv's cached float32 Ipc values (up to 2e38) overflowed a float32 sum to inf
+    raw = np.ones((20_000, feature_width(["rdkit2d"])), dtype=np.float32)
+    raw[:, DESCRIPTOR_NAMES.index("Ipc")] = np.linspace(1e33, 1e36, len(raw), dtype=np.float32)
+    scaler = FeatureScaler.fit(raw, ["rdkit2d"])
+    assert np.isfinite(scaler.center).all() and np.isfinite(scaler.scale).all()
+    assert np.isfinite(scaler.transform(raw)).all()
+
+
 def test_features_are_cached_once_and_equal_at_build_and_at_prediction(data_root):
     data = load_property_data(quick_config(data_root, *FEATURES))  # builds BBBP, then features
     root = data_root / "ogbg_molbbbp"

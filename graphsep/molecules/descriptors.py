@@ -178,6 +178,9 @@ class FeatureScaler:
     @classmethod
     def fit(cls, train: np.ndarray, names: Sequence[str]) -> FeatureScaler:
         """Fit on the train split's raw features ``(G, F)`` (NaN = missing)."""
+        # float64: cached features are float32, whose sums overflow to inf on large sets
+        # (molhiv's Ipc reaches 2e38), and inf - inf would make NaN model input
+        train = np.asarray(train, dtype=np.float64)
         finite = np.isfinite(train)
         counts = finite.sum(0)
         fill = np.where(finite, train, 0.0).sum(0) / np.maximum(counts, 1)
