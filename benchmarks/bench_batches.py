@@ -1,6 +1,7 @@
-r"""Padding and step time of training batches on molhiv: size-bucketed, random, random in chunks.
+r"""Padding and step time of training batches of a molecule set: size-bucketed, random, chunked.
 
-    python benchmarks/bench_batches.py                       # batches of 128, model.core.dim=64
+    python benchmarks/bench_batches.py                       # molhiv, batches of 128, dim 64
+    python benchmarks/bench_batches.py --dataset molsider --batch-size 64 --name batches_molsider
     python benchmarks/bench_batches.py --steps 20 model.core.dim=128
     python benchmarks/bench_batches.py --name batches_local2 model.core.dim=64 \
         model.graph.local_layers=2
@@ -23,7 +24,7 @@ import time
 
 import torch
 from common import REPO, RESULTS, absolute_path, provenance, stamp_line
-from finetune_sep_vs_share import prepare
+from finetune_sep_vs_share import TABLES, prepare
 
 from graphsep.config import load_config
 from graphsep.tasks.property.data import load_property_data
@@ -67,21 +68,21 @@ def step_seconds(model: torch.nn.Module, batch, optimizer: torch.optim.Optimizer
 def run(args: argparse.Namespace) -> dict:
     """Measure every scheme; return the numbers."""
     torch.set_num_threads(1)
-    prepare("molhiv", args.work)
+    prepare(args.dataset, args.work)
     base = [
         f"data.root={args.work / 'data'}", "progress=false", f"train.batch_size={args.batch_size}",
         *args.overrides,
     ]  # fmt: skip
     pads, batches = {}, {}
     for name, (multiplier, chunks) in SCHEMES.items():
-        cfg = load_config(REPO / "configs" / "molhiv.yaml", [
+        cfg = load_config(REPO / "configs" / f"{args.dataset}.yaml", [
             *base, f"data.bucket_size_multiplier={multiplier}", f"data.batch_chunks={chunks}",
         ])  # fmt: skip
         loader = load_property_data(cfg).train
         loader.batch_sampler.set_epoch(1)
         pads[name], batches[name] = epoch_padding(loader, keep=args.steps + 1)
     torch.manual_seed(0)
-    model = build_predictor(cfg, num_tasks=1).train()
+    model = build_predictor(cfg, num_tasks=batches["random"][0].y.shape[1]).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     times: dict[str, list[tuple]] = {name: [] for name in SCHEMES}
     step_seconds(model, batches["random, 16 chunks"][-1], optimizer)  # warm-up
@@ -102,7 +103,7 @@ def markdown(results: dict, stamp: dict, args: argparse.Namespace) -> str:
     """The results table."""
     base = results["size-bucketed (multiplier 50)"]["cpu_ms"]
     lines = [
-        f"Training batches of {args.batch_size} molhiv graphs, one epoch; step = forward + "
+        f"Training batches of {args.batch_size} {args.dataset} graphs, one epoch; step = forward + "
         f"backward + AdamW, median of {args.steps} batches, one thread; overrides: "
         f"{' '.join(args.overrides) or 'none'}.",
         stamp_line(stamp),
@@ -123,6 +124,7 @@ def markdown(results: dict, stamp: dict, args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="molhiv", choices=list(TABLES))
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--work", type=absolute_path, default=REPO / "benchmarks" / "work")
