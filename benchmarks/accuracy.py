@@ -20,8 +20,9 @@ Beside them: the forests of ``benchmarks/forest.py`` where they have run (the fl
 leaderboard's ``fingerprints`` recipe; each one's seeds' scores averaged) and a blend of each
 with each ensemble (ranks for ROC-AUC, values for RMSE), the ensemble's weight chosen on the
 valid split from 0, 0.1, ..., 1 (the OGB leaderboard's first place uses 0.12), then scored on
-test. Resumable: finished ensembles and members are archived in
-``benchmarks/results/runs/accuracy/`` and restored at the next start. Writes
+test. Resumable: finished ensembles (with their members' results) are archived in
+``benchmarks/results/runs/accuracy/`` and restored at the next start; an unfinished ensemble
+resumes from the work folder in the same session only (its members' checkpoints live there). Writes
 ``benchmarks/results/accuracy.csv``, ``accuracy.md`` and the block of ``docs/results.md``
 between its markers.
 """
@@ -91,11 +92,12 @@ def train_pair(key: str, variant: str, members: int, root: Path, archive: RunArc
     try:
         launch_side_by_side(jobs)
     finally:
+        # members only with their ensemble: scoring reads every member's best/ checkpoint,
+        # which the archive does not keep, so a member restored alone could not be scored
         for _, out in jobs:
-            for member in sorted(out.glob("member-*")):
-                if (member / "results.json").exists():
-                    archive.keep(member, MEMBER_FILES)
             if (out / "results.json").exists():
+                for member in sorted(out.glob("member-*")):
+                    archive.keep(member, MEMBER_FILES)
                 (out / "provenance.json").write_text(json.dumps(provenance(), indent=1) + "\n")
                 archive.keep(out, (*ENSEMBLE_FILES, "provenance.json"))
 
